@@ -1,0 +1,30 @@
+#!/bin/sh
+# Installs what building and testing dps needs on Debian/Ubuntu. Idempotent:
+# packages already present are not fetched again. Needs root for apt-get.
+set -eu
+
+PKGS="build-essential pkg-config
+      libcurl4-openssl-dev libjson-c-dev libssl-dev
+      lua5.1 liblua5.1-0-dev lua5.4 liblua5.4-dev
+      lua-cjson lua-busted luarocks
+      libtss2-dev swtpm swtpm-tools tpm2-tools
+      python3 python3-cryptography openssl ca-certificates
+      valgrind"
+
+missing=""
+for p in $PKGS; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \
+    || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" != 0 ]; then
+  echo "missing packages:$missing" >&2
+  echo "run as root: apt-get install$missing" >&2
+  exit 1
+fi
+echo "installing:$missing"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+# shellcheck disable=SC2086
+apt-get install -y -q --no-install-recommends $missing
