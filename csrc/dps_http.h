@@ -45,7 +45,7 @@ typedef struct {
     int curl_code;
     bool retryable;              /* network trouble, not configuration */
     PROV_DEVICE_RESULT result;   /* TRANSPORT or KEY_ERROR */
-    char message[256];           /* readable, curl's words replaced */
+    char message[384];           /* readable, curl's words replaced */
 } dps_http_response;
 
 /* Copies what it needs from cfg. NULL on OOM or if curl cannot start. */

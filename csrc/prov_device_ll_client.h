@@ -93,8 +93,9 @@ typedef struct HTTP_PROXY_OPTIONS_TAG {
  * or a bad value is INVALID_ARG, never silently ignored; the reason is in
  * Prov_Device_LL_Get_Error().
  */
-/* const char*: PEM bundle (official SDK) or a file path, added to the
- * system CA store for verifying the service. */
+/* const char*: PEM bundle (official SDK) or a file path: the CA
+ * certificates that verify the service, used instead of libcurl's default
+ * bundle. For the real DPS it must hold DigiCert Global Root G2. */
 #define OPTION_TRUSTED_CERT "TrustedCerts"
 /* const HTTP_PROXY_OPTIONS*: HTTP CONNECT proxy; NULL clears it. */
 #define OPTION_HTTP_PROXY "proxy_data"
@@ -233,6 +234,12 @@ bool Prov_Device_LL_Is_Busy(PROV_DEVICE_LL_HANDLE handle);
  * NULL. *token is malloc'd; the caller frees it. */
 PROV_DEVICE_RESULT Prov_Device_LL_Get_Hub_Sas_Token(PROV_DEVICE_LL_HANDLE handle,
     const char *resource, uint32_t lifetime_s, char **token);
+
+/* For symmetric-key attestation after an assignment: the IoT Hub
+ * connection string "HostName=<hub>;DeviceId=<id>;SharedAccessKey=<key>"
+ * (the derived device key for a group enrollment), else NULL. It holds
+ * the device key: do not log it. */
+const char *Prov_Device_LL_Get_Hub_Connection_String(PROV_DEVICE_LL_HANDLE handle);
 
 /* Names a result ("OK", "DEV_AUTH_ERROR", ...); never NULL. */
 const char *Prov_Device_LL_Result_Name(PROV_DEVICE_RESULT result);

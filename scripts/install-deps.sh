@@ -9,7 +9,7 @@ PKGS="build-essential pkg-config
       lua-cjson lua-busted luarocks
       libtss2-dev swtpm swtpm-tools tpm2-tools
       python3 python3-cryptography openssl ca-certificates
-      valgrind"
+      valgrind curl faketime"
 
 missing=""
 for p in $PKGS; do

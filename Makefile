@@ -1,0 +1,130 @@
+# dps: Azure IoT Hub Device Provisioning Service client for Lua and C.
+#
+#   make              build dps/core.so for Lua $(LUA_VERSION)
+#   make test         install missing packages, then run every test
+#   make demo         provision a device against the local emulator
+#   make install      install the Lua module (PREFIX, DESTDIR)
+#   make TPM=0        build without TPM support (no tpm2-tss needed)
+
+LUA_VERSION ?= 5.1
+PREFIX      ?= /usr/local
+LUA_CMOD    ?= $(PREFIX)/lib/lua/$(LUA_VERSION)
+LUA_LMOD    ?= $(PREFIX)/share/lua/$(LUA_VERSION)
+CC          ?= cc
+PYTHON      ?= /usr/bin/python3
+
+HAVE_TSS := $(shell pkg-config --exists tss2-esys tss2-tctildr tss2-mu tss2-rc 2>/dev/null && echo 1 || echo 0)
+TPM ?= $(HAVE_TSS)
+
+# A clock before the build date is a clock that was never set.
+BUILD_EPOCH := $(or $(SOURCE_DATE_EPOCH),$(shell date +%s))
+
+PKGS := libcurl json-c libcrypto
+ifeq ($(TPM),1)
+PKGS += tss2-esys tss2-tctildr tss2-mu tss2-rc
+TPM_SRC := csrc/dps_tpm.c
+else
+TPM_SRC := csrc/dps_tpm_none.c
+endif
+
+WARN    := -Wall -Wextra -Werror
+CFLAGS  ?= -O2 -g
+ALL_CFLAGS = -std=c11 $(WARN) -fPIC -DDPS_BUILD_EPOCH=$(BUILD_EPOCH) \
+             $(shell pkg-config --cflags $(PKGS)) $(CFLAGS)
+LIBS     = $(shell pkg-config --libs $(PKGS))
+LUA_INC  = $(shell pkg-config --cflags lua$(LUA_VERSION) 2>/dev/null || echo -I/usr/include/lua$(LUA_VERSION))
+
+CORE_SRC := csrc/prov_device_ll_client.c csrc/prov_options.c \
+            csrc/prov_attest.c csrc/prov_sm.c csrc/prov_json.c \
+            csrc/dps_http.c csrc/dps_sas.c csrc/dps_crypto_openssl.c \
+            csrc/dps_x509.c $(TPM_SRC)
+HEADERS  := $(wildcard csrc/*.h)
+
+SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+
+.PHONY: all deps test test-unit test-valgrind test-emulator test-specs \
+        test-asan demo install uninstall clean fuzz bench
+
+all: dps/core.so
+
+dps/core.so: $(CORE_SRC) csrc/lua_dps.c $(HEADERS)
+	@mkdir -p dps
+	$(CC) $(ALL_CFLAGS) $(LUA_INC) -shared -o $@ $(CORE_SRC) csrc/lua_dps.c $(LIBS)
+
+# The module for each Lua the specs run on, and a sanitizer build.
+build/lua%/dps/core.so: $(CORE_SRC) csrc/lua_dps.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(shell pkg-config --cflags lua$* 2>/dev/null || echo -I/usr/include/lua$*) \
+	  -shared -o $@ $(CORE_SRC) csrc/lua_dps.c $(LIBS)
+
+build/asan/dps/core.so: $(CORE_SRC) csrc/lua_dps.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(SAN) $(shell pkg-config --cflags lua5.4) \
+	  -shared -o $@ $(CORE_SRC) csrc/lua_dps.c $(LIBS)
+
+# C unit tests: each tests/c/test_NAME.c links the core.
+UNIT_TESTS := $(patsubst tests/c/%.c,build/unit/%,$(wildcard tests/c/test_*.c))
+UNIT_PLAIN := $(patsubst tests/c/%.c,build/unit-plain/%,$(wildcard tests/c/test_*.c))
+
+build/unit/%: tests/c/%.c $(CORE_SRC) $(HEADERS) tests/c/testing.h
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(SAN) -Icsrc -Itests/c -o $@ $< $(CORE_SRC) $(LIBS)
+
+build/unit-plain/%: tests/c/%.c $(CORE_SRC) $(HEADERS) tests/c/testing.h
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Icsrc -Itests/c -o $@ $< $(CORE_SRC) $(LIBS)
+
+build/provision_c: examples/provision.c $(CORE_SRC) $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Icsrc -o $@ $< $(CORE_SRC) $(LIBS)
+
+deps:
+	@sh scripts/install-deps.sh
+
+test: deps
+	$(MAKE) test-unit
+	$(MAKE) test-emulator
+	$(MAKE) test-specs
+	$(MAKE) test-asan
+	$(MAKE) test-valgrind
+	@echo "make test: all suites passed"
+
+test-unit: $(UNIT_TESTS)
+	@sh scripts/run-unit-tests $(UNIT_TESTS)
+
+test-valgrind: $(UNIT_PLAIN) build/lua5.4/dps/core.so build/provision_c
+	@VALGRIND=1 sh scripts/run-unit-tests $(UNIT_PLAIN)
+	@sh scripts/run-valgrind-e2e
+
+test-emulator:
+	$(PYTHON) -m unittest discover -s tools/dps-emulator/tests
+
+test-specs: build/lua5.4/dps/core.so build/lua5.1/dps/core.so
+	LUA_VERSION=5.4 sh scripts/run-specs
+	LUA_VERSION=5.1 sh scripts/run-specs
+
+test-asan: build/asan/dps/core.so
+	LUA_VERSION=asan sh scripts/run-specs
+
+demo: deps dps/core.so
+	@sh scripts/demo
+
+fuzz:
+	clang -g -O1 -fsanitize=fuzzer,address,undefined -Icsrc \
+	  fuzz/fuzz_reply.c csrc/prov_sm.c csrc/prov_json.c \
+	  $(shell pkg-config --cflags --libs json-c) -o build/fuzz_reply
+	build/fuzz_reply -max_total_time=60 build/fuzz-corpus
+
+bench: build/lua5.4/dps/core.so
+	@sh bench/run
+
+install: dps/core.so
+	install -d $(DESTDIR)$(LUA_CMOD)/dps $(DESTDIR)$(LUA_LMOD)
+	install -m 0755 dps/core.so $(DESTDIR)$(LUA_CMOD)/dps/core.so
+	install -m 0644 lua/dps.lua $(DESTDIR)$(LUA_LMOD)/dps.lua
+
+uninstall:
+	rm -f $(DESTDIR)$(LUA_CMOD)/dps/core.so $(DESTDIR)$(LUA_LMOD)/dps.lua
+
+clean:
+	rm -rf build dps

@@ -1,0 +1,652 @@
+/*
+ * HTTPS transport on libcurl's multi interface (see dps_http.h).
+ *
+ * One easy handle is reused for every request of a handle, so libcurl's
+ * connection cache (owned by the multi handle) keeps the TLS session of
+ * the register request alive for the polls that follow.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "dps_http.h"
+
+#include <curl/curl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define DPS_MAX_SOCKETS 4
+#define DPS_HEADER_MAX 128
+
+struct dps_http {
+    CURLM *multi;
+    CURL *easy;
+    bool busy;
+    /* configuration, copied */
+    char *trusted_certs;
+    char *proxy;
+    char *proxy_user;
+    char *proxy_password;
+    char *client_cert;
+    char *client_key;
+    char *client_key_password;
+    bool insecure;
+    long request_timeout_ms;
+    size_t max_body;
+    dps_http_trace_fn trace;
+    void *trace_ctx;
+    /* the request in flight */
+    struct curl_slist *headers;
+    char *request_body;
+    char *body;
+    size_t body_len, body_cap;
+    bool body_too_large;
+    char retry_after[DPS_HEADER_MAX];
+    char date[DPS_HEADER_MAX];
+    char request_id[DPS_HEADER_MAX];
+    char errbuf[CURL_ERROR_SIZE];
+    /* sockets libcurl asked us to watch */
+    PROV_DEVICE_POLLFD fds[DPS_MAX_SOCKETS];
+    size_t nfds;
+};
+
+static char *dup_or_null(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+static bool is_pem(const char *s)
+{
+    while (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n')
+        s++;
+    return strncmp(s, "-----BEGIN", 10) == 0;
+}
+
+static void copy_header_value(char *dst, const char *src, size_t len)
+{
+    /* Trim leading blanks and the trailing CRLF. */
+    while (len && (*src == ' ' || *src == '\t')) {
+        src++;
+        len--;
+    }
+    while (len && (src[len - 1] == '\r' || src[len - 1] == '\n' ||
+                   src[len - 1] == ' '))
+        len--;
+    if (len >= DPS_HEADER_MAX)
+        len = DPS_HEADER_MAX - 1;
+    memcpy(dst, src, len);
+    dst[len] = '\0';
+}
+
+static bool header_is(const char *line, size_t len, const char *name)
+{
+    size_t n = strlen(name);
+    return len > n && line[n] == ':' && strncasecmp(line, name, n) == 0;
+}
+
+static size_t on_header(char *line, size_t size, size_t nmemb, void *ctx)
+{
+    dps_http *h = ctx;
+    size_t len = size * nmemb;
+
+    /* A new status line (proxy CONNECT answer, 100-continue) starts a
+     * new header block: forget what the previous one said. */
+    if (len > 5 && strncmp(line, "HTTP/", 5) == 0) {
+        h->retry_after[0] = h->date[0] = h->request_id[0] = '\0';
+    } else if (header_is(line, len, "retry-after")) {
+        copy_header_value(h->retry_after, line + 12, len - 12);
+    } else if (header_is(line, len, "date")) {
+        copy_header_value(h->date, line + 5, len - 5);
+    } else if (header_is(line, len, "x-ms-request-id")) {
+        copy_header_value(h->request_id, line + 16, len - 16);
+    }
+    return len;
+}
+
+static size_t on_body(char *data, size_t size, size_t nmemb, void *ctx)
+{
+    dps_http *h = ctx;
+    size_t len = size * nmemb;
+
+    /* A hostile or broken server must not make us allocate without
+     * bound: stop the transfer once the cap is passed. */
+    if (len > h->max_body - h->body_len) {
+        h->body_too_large = true;
+        return 0;
+    }
+    if (h->body_len + len + 1 > h->body_cap) {
+        size_t cap = h->body_cap ? h->body_cap : 1024;
+        while (cap < h->body_len + len + 1)
+            cap *= 2;
+        char *grown = realloc(h->body, cap);
+        if (!grown)
+            return 0;
+        h->body = grown;
+        h->body_cap = cap;
+    }
+    memcpy(h->body + h->body_len, data, len);
+    h->body_len += len;
+    h->body[h->body_len] = '\0';
+    return len;
+}
+
+/* libcurl tells us which sockets to watch; we keep a small table that
+ * dps_http_pollfds() hands to the host loop. */
+static int on_socket(CURL *easy, curl_socket_t s, int what, void *ctx,
+                     void *socketp)
+{
+    dps_http *h = ctx;
+    size_t i;
+    (void)easy;
+    (void)socketp;
+
+    for (i = 0; i < h->nfds && h->fds[i].fd != (int)s; i++)
+        ;
+    if (what == CURL_POLL_REMOVE) {
+        if (i < h->nfds)
+            h->fds[i] = h->fds[--h->nfds];
+        return 0;
+    }
+    if (i == h->nfds) {
+        if (h->nfds == DPS_MAX_SOCKETS)
+            return 0; /* cannot happen with one transfer; be safe */
+        h->nfds++;
+    }
+    h->fds[i].fd = (int)s;
+    h->fds[i].events = (short)(((what & CURL_POLL_IN) ? POLLIN : 0) |
+                               ((what & CURL_POLL_OUT) ? POLLOUT : 0));
+    return 0;
+}
+
+/* Masks the signature of a SAS token and any proxy credentials, so a
+ * trace can be shared without handing out a working token. */
+static void mask_secrets(char *line)
+{
+    char *p = line;
+    while ((p = strstr(p, "sig=")) != NULL) {
+        p += 4;
+        while (*p && *p != '&' && *p != '\r' && *p != '\n')
+            *p++ = '*';
+    }
+    if (strncasecmp(line, "Proxy-Authorization:", 20) == 0) {
+        for (p = line + 20; *p && *p != '\r' && *p != '\n'; p++)
+            *p = '*';
+    }
+}
+
+static void trace_block(dps_http *h, const char *prefix, const char *data,
+                        size_t len)
+{
+    char line[1024];
+    while (len > 0) {
+        const char *nl = memchr(data, '\n', len);
+        size_t n = nl ? (size_t)(nl - data) + 1 : len;
+        size_t keep = n < sizeof(line) - 8 ? n : sizeof(line) - 8;
+        size_t plen = strlen(prefix);
+        memcpy(line, prefix, plen);
+        memcpy(line + plen, data, keep);
+        while (keep && (line[plen + keep - 1] == '\n' ||
+                        line[plen + keep - 1] == '\r'))
+            keep--;
+        line[plen + keep] = '\0';
+        mask_secrets(line);
+        if (keep)
+            h->trace(h->trace_ctx, line);
+        data += n;
+        len -= n;
+    }
+}
+
+static int on_debug(CURL *easy, curl_infotype type, char *data, size_t len,
+                    void *ctx)
+{
+    dps_http *h = ctx;
+    (void)easy;
+    switch (type) {
+    case CURLINFO_TEXT:
+        trace_block(h, "* ", data, len);
+        break;
+    case CURLINFO_HEADER_OUT:
+        trace_block(h, "> ", data, len);
+        break;
+    case CURLINFO_HEADER_IN:
+        trace_block(h, "< ", data, len);
+        break;
+    case CURLINFO_DATA_OUT:
+        trace_block(h, "> ", data, len);
+        break;
+    case CURLINFO_DATA_IN:
+        trace_block(h, "< ", data, len);
+        break;
+    default:
+        break; /* TLS records: noise */
+    }
+    return 0;
+}
+
+static void set_err(char *err, size_t errlen, const char *msg)
+{
+    if (err && errlen)
+        snprintf(err, errlen, "%s", msg);
+}
+
+dps_http *dps_http_create(const dps_http_config *cfg, char *err, size_t errlen)
+{
+    static bool curl_ready;
+    dps_http *h;
+
+    if (!curl_ready) {
+        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+            set_err(err, errlen, "libcurl failed to initialise");
+            return NULL;
+        }
+        curl_ready = true;
+    }
+    h = calloc(1, sizeof(*h));
+    if (!h)
+        goto oom;
+    h->multi = curl_multi_init();
+    h->easy = curl_easy_init();
+    if (!h->multi || !h->easy)
+        goto oom;
+    curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+    curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
+    curl_multi_setopt(h->multi, CURLMOPT_MAXCONNECTS, 1L);
+
+    h->insecure = cfg->insecure_skip_verify;
+    h->request_timeout_ms = cfg->request_timeout_ms;
+    h->max_body = cfg->max_body;
+    h->trace = cfg->trace;
+    h->trace_ctx = cfg->trace_ctx;
+    h->trusted_certs = dup_or_null(cfg->trusted_certs);
+    h->client_cert = dup_or_null(cfg->client_cert);
+    h->client_key = dup_or_null(cfg->client_key);
+    h->client_key_password = dup_or_null(cfg->client_key_password);
+    h->proxy_user = dup_or_null(cfg->proxy_user);
+    h->proxy_password = dup_or_null(cfg->proxy_password);
+    if (cfg->proxy_host) {
+        size_t n = strlen(cfg->proxy_host) + 32;
+        h->proxy = malloc(n);
+        if (h->proxy)
+            snprintf(h->proxy, n, "http://%s:%d", cfg->proxy_host,
+                     cfg->proxy_port);
+    }
+    if ((cfg->trusted_certs && !h->trusted_certs) ||
+        (cfg->client_cert && !h->client_cert) ||
+        (cfg->client_key && !h->client_key) ||
+        (cfg->client_key_password && !h->client_key_password) ||
+        (cfg->proxy_user && !h->proxy_user) ||
+        (cfg->proxy_password && !h->proxy_password) ||
+        (cfg->proxy_host && !h->proxy))
+        goto oom;
+    return h;
+oom:
+    set_err(err, errlen, "out of memory");
+    dps_http_destroy(h);
+    return NULL;
+}
+
+static void free_secret(char *s)
+{
+    if (s) {
+        memset(s, 0, strlen(s));
+        free(s);
+    }
+}
+
+static void clear_request(dps_http *h)
+{
+    curl_slist_free_all(h->headers);
+    h->headers = NULL;
+    free(h->request_body);
+    h->request_body = NULL;
+    free(h->body);
+    h->body = NULL;
+    h->body_len = h->body_cap = 0;
+    h->body_too_large = false;
+    h->retry_after[0] = h->date[0] = h->request_id[0] = '\0';
+    h->errbuf[0] = '\0';
+}
+
+void dps_http_destroy(dps_http *h)
+{
+    if (!h)
+        return;
+    if (h->busy)
+        curl_multi_remove_handle(h->multi, h->easy);
+    if (h->easy)
+        curl_easy_cleanup(h->easy);
+    if (h->multi)
+        curl_multi_cleanup(h->multi);
+    clear_request(h);
+    free(h->trusted_certs);
+    free(h->proxy);
+    free_secret(h->proxy_user);
+    free_secret(h->proxy_password);
+    free(h->client_cert);
+    free_secret(h->client_key);
+    free_secret(h->client_key_password);
+    free(h);
+}
+
+/* Sets the TLS options; returns a message when the TLS backend cannot
+ * do what the configuration asks (e.g. a key from memory on mbedTLS). */
+static const char *set_tls(dps_http *h)
+{
+    CURL *e = h->easy;
+    struct curl_blob blob;
+
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, h->insecure ? 0L : 1L);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, h->insecure ? 0L : 2L);
+    if (h->trusted_certs) {
+        if (is_pem(h->trusted_certs)) {
+            blob.data = h->trusted_certs;
+            blob.len = strlen(h->trusted_certs);
+            blob.flags = CURL_BLOB_COPY;
+            if (curl_easy_setopt(e, CURLOPT_CAINFO_BLOB, &blob) != CURLE_OK)
+                return "this libcurl cannot take trusted_certs as PEM "
+                       "text; pass a file path";
+        } else {
+            curl_easy_setopt(e, CURLOPT_CAINFO, h->trusted_certs);
+        }
+    }
+    if (h->client_cert) {
+        if (is_pem(h->client_cert)) {
+            blob.data = h->client_cert;
+            blob.len = strlen(h->client_cert);
+            blob.flags = CURL_BLOB_COPY;
+            if (curl_easy_setopt(e, CURLOPT_SSLCERT_BLOB, &blob) != CURLE_OK)
+                return "this libcurl's TLS backend cannot take the "
+                       "certificate as PEM text; pass a file path";
+        } else {
+            curl_easy_setopt(e, CURLOPT_SSLCERT, h->client_cert);
+        }
+        curl_easy_setopt(e, CURLOPT_SSLCERTTYPE, "PEM");
+    }
+    if (h->client_key) {
+        if (is_pem(h->client_key)) {
+            blob.data = h->client_key;
+            blob.len = strlen(h->client_key);
+            blob.flags = CURL_BLOB_COPY;
+            if (curl_easy_setopt(e, CURLOPT_SSLKEY_BLOB, &blob) != CURLE_OK)
+                return "this libcurl's TLS backend (e.g. mbedTLS) cannot "
+                       "take a private key from memory; pass a file path";
+        } else {
+            curl_easy_setopt(e, CURLOPT_SSLKEY, h->client_key);
+        }
+        curl_easy_setopt(e, CURLOPT_SSLKEYTYPE, "PEM");
+        if (h->client_key_password)
+            curl_easy_setopt(e, CURLOPT_KEYPASSWD, h->client_key_password);
+    }
+    return NULL;
+}
+
+static void set_transfer(dps_http *h, const char *method, const char *url)
+{
+    CURL *e = h->easy;
+
+    curl_easy_setopt(e, CURLOPT_URL, url);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "https");
+    curl_easy_setopt(e, CURLOPT_USERAGENT,
+                     "dps/" DPS_CLIENT_VERSION " (Azure DPS client; libcurl)");
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, h->request_timeout_ms);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, h->request_timeout_ms);
+    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, h->errbuf);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, h);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, h);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, h->headers);
+    /* An empty proxy string turns off libcurl's environment lookup, so
+     * only the proxy_data option decides. */
+    curl_easy_setopt(e, CURLOPT_PROXY, h->proxy ? h->proxy : "");
+    if (h->proxy && h->proxy_user) {
+        curl_easy_setopt(e, CURLOPT_PROXYUSERNAME, h->proxy_user);
+        curl_easy_setopt(e, CURLOPT_PROXYPASSWORD, h->proxy_password);
+    }
+    if (h->trace) {
+        curl_easy_setopt(e, CURLOPT_VERBOSE, 1L);
+        curl_easy_setopt(e, CURLOPT_DEBUGFUNCTION, on_debug);
+        curl_easy_setopt(e, CURLOPT_DEBUGDATA, h);
+    }
+    if (strcmp(method, "GET") == 0) {
+        curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+        curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, NULL);
+    } else {
+        const char *body = h->request_body ? h->request_body : "";
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
+        curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
+    }
+}
+
+int dps_http_start(dps_http *h, const char *method, const char *url,
+                   const char *const *headers, const char *body, char *err,
+                   size_t errlen)
+{
+    const char *tls_problem;
+
+    if (h->busy) {
+        set_err(err, errlen, "a request is already running");
+        return -1;
+    }
+    clear_request(h);
+    for (; headers && *headers; headers++) {
+        struct curl_slist *grown = curl_slist_append(h->headers, *headers);
+        if (!grown)
+            goto oom;
+        h->headers = grown;
+    }
+    /* libcurl would add "Expect: 100-continue" to large PUTs; DPS does
+     * not need the extra round trip. */
+    {
+        struct curl_slist *grown = curl_slist_append(h->headers, "Expect:");
+        if (!grown)
+            goto oom;
+        h->headers = grown;
+    }
+    if (body && !(h->request_body = strdup(body)))
+        goto oom;
+    tls_problem = set_tls(h);
+    if (tls_problem) {
+        set_err(err, errlen, tls_problem);
+        return -1;
+    }
+    set_transfer(h, method, url);
+    if (curl_multi_add_handle(h->multi, h->easy) != CURLM_OK) {
+        set_err(err, errlen, "libcurl refused the transfer");
+        return -1;
+    }
+    h->busy = true;
+    return 0;
+oom:
+    set_err(err, errlen, "out of memory");
+    return -1;
+}
+
+/* Our own words for libcurl's codes: on OpenWrt curl_easy_strerror()
+ * may say only "Error". Also decides whether a retry can help. */
+static void describe_failure(dps_http *h, CURLcode rc, dps_http_response *r)
+{
+    const char *what;
+    bool retry = true;
+    PROV_DEVICE_RESULT result = PROV_DEVICE_RESULT_TRANSPORT;
+
+    switch (rc) {
+    case CURLE_COULDNT_RESOLVE_HOST:
+        what = "cannot resolve the service host name";
+        break;
+    case CURLE_COULDNT_RESOLVE_PROXY:
+        what = "cannot resolve the proxy host name";
+        break;
+    case CURLE_COULDNT_CONNECT:
+        what = "cannot connect to the service";
+        break;
+    case CURLE_OPERATION_TIMEDOUT:
+        what = "the service did not answer in time";
+        break;
+    case CURLE_PEER_FAILED_VERIFICATION:
+        what = "the service's TLS certificate could not be verified "
+               "(unknown CA, wrong host name or expired certificate; "
+               "check trusted_certs and the clock)";
+        retry = false;
+        break;
+    case CURLE_SSL_CACERT_BADFILE:
+        what = "cannot read the trusted_certs CA bundle";
+        retry = false;
+        break;
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER:
+        what = "the client certificate or key could not be used";
+        retry = false;
+        result = PROV_DEVICE_RESULT_KEY_ERROR;
+        break;
+    case CURLE_SSL_CONNECT_ERROR:
+        what = "the TLS handshake failed";
+        break;
+    case CURLE_GOT_NOTHING:
+        what = "the service closed the connection without answering";
+        break;
+    case CURLE_PARTIAL_FILE:
+    case CURLE_RECV_ERROR:
+        what = "the connection broke while receiving the answer";
+        break;
+    case CURLE_SEND_ERROR:
+        what = "the connection broke while sending the request";
+        break;
+    case CURLE_WRITE_ERROR:
+        what = h->body_too_large ? "the answer was larger than allowed"
+                                 : "out of memory while receiving";
+        break;
+    case CURLE_UNSUPPORTED_PROTOCOL:
+        what = "only https:// endpoints are supported";
+        retry = false;
+        break;
+    default:
+        what = "the HTTPS request failed";
+        break;
+    }
+    r->curl_code = (int)rc;
+    r->retryable = retry;
+    r->result = result;
+    if (h->errbuf[0] && strcmp(h->errbuf, what) != 0)
+        snprintf(r->message, sizeof(r->message), "%s (curl %d: %.120s)",
+                 what, (int)rc, h->errbuf);
+    else
+        snprintf(r->message, sizeof(r->message), "%s (curl %d)", what,
+                 (int)rc);
+}
+
+static char *dup_header(const char *value)
+{
+    return value[0] ? strdup(value) : NULL;
+}
+
+static void fill_response(dps_http *h, CURLcode rc, dps_http_response *r)
+{
+    memset(r, 0, sizeof(*r));
+    if (rc != CURLE_OK) {
+        describe_failure(h, rc, r);
+        return;
+    }
+    curl_easy_getinfo(h->easy, CURLINFO_RESPONSE_CODE, &r->status);
+    /* The body buffer passes to the caller as it is. */
+    r->body = h->body ? h->body : strdup("");
+    r->body_len = h->body_len;
+    h->body = NULL;
+    h->body_len = h->body_cap = 0;
+    r->retry_after = dup_header(h->retry_after);
+    r->date = dup_header(h->date);
+    r->request_id = dup_header(h->request_id);
+}
+
+int dps_http_work(dps_http *h, dps_http_response *resp)
+{
+    int running = 0, left = 0;
+    CURLMsg *msg;
+
+    if (!h->busy)
+        return 0;
+    curl_multi_perform(h->multi, &running);
+    while ((msg = curl_multi_info_read(h->multi, &left)) != NULL) {
+        if (msg->msg != CURLMSG_DONE || msg->easy_handle != h->easy)
+            continue;
+        CURLcode rc = msg->data.result;
+        curl_multi_remove_handle(h->multi, h->easy);
+        h->busy = false;
+        fill_response(h, rc, resp);
+        clear_request(h);
+        return 1;
+    }
+    return 0;
+}
+
+void dps_http_abort(dps_http *h)
+{
+    if (!h || !h->busy)
+        return;
+    /* Forbidding reuse makes libcurl close the half-used connection
+     * instead of caching it. */
+    curl_easy_setopt(h->easy, CURLOPT_FORBID_REUSE, 1L);
+    curl_multi_remove_handle(h->multi, h->easy);
+    curl_easy_setopt(h->easy, CURLOPT_FORBID_REUSE, 0L);
+    h->busy = false;
+    clear_request(h);
+    h->nfds = 0;
+}
+
+void dps_http_close_idle(dps_http *h)
+{
+    /* Recreating the multi handle is the portable way to drop its
+     * connection cache; it is cheap next to a registration. */
+    CURLM *fresh;
+    if (!h || h->busy)
+        return;
+    fresh = curl_multi_init();
+    if (!fresh)
+        return;
+    curl_multi_setopt(fresh, CURLMOPT_SOCKETFUNCTION, on_socket);
+    curl_multi_setopt(fresh, CURLMOPT_SOCKETDATA, h);
+    curl_multi_setopt(fresh, CURLMOPT_MAXCONNECTS, 1L);
+    curl_multi_cleanup(h->multi);
+    h->multi = fresh;
+    h->nfds = 0;
+}
+
+bool dps_http_busy(const dps_http *h)
+{
+    return h && h->busy;
+}
+
+size_t dps_http_pollfds(dps_http *h, PROV_DEVICE_POLLFD *fds, size_t max)
+{
+    size_t i;
+    if (!h || !h->busy)
+        return 0;
+    for (i = 0; i < h->nfds && i < max; i++)
+        fds[i] = h->fds[i];
+    return h->nfds;
+}
+
+long dps_http_timeout_ms(dps_http *h)
+{
+    long ms = -1;
+    if (!h || !h->busy)
+        return -1;
+    if (curl_multi_timeout(h->multi, &ms) != CURLM_OK)
+        return 0;
+    return ms;
+}
+
+void dps_http_response_free(dps_http_response *r)
+{
+    if (!r)
+        return;
+    free(r->body);
+    free(r->retry_after);
+    free(r->date);
+    free(r->request_id);
+    memset(r, 0, sizeof(*r));
+}
