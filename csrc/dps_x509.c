@@ -1,0 +1,414 @@
+/*
+ * Checks a device certificate and its key before any request (see
+ * dps_x509.h), so that a wrong file, password or clock is reported in
+ * plain words instead of as a TLS handshake failure or a 401 later on.
+ *
+ * Everything goes through memory BIOs: files are read here (so their
+ * bytes can be wiped, and so errors can name the path), PEM text is used
+ * as given. The OpenSSL error queue is cleared on the way in and out so
+ * that nothing from here surfaces in a later, unrelated call (libcurl
+ * reads that same queue).
+ */
+#include "dps_x509.h"
+#include "dps_crypto.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+/* Certificates and keys are a few KB; a chain of ten is under 32 KB. A
+ * cap stops a wrong path (a log, a disk image) from being slurped. */
+#define MAX_PEM_FILE (1024 * 1024)
+
+#if defined(__GNUC__)
+#define PRINTF_LIKE(f, a) __attribute__((format(printf, f, a)))
+#else
+#define PRINTF_LIKE(f, a)
+#endif
+
+/* What the user gave: text to parse, and how to name it in errors. */
+struct pem_input {
+    const char *path;   /* NULL when the argument was PEM text */
+    char *buf;          /* file contents (owned) or the text (borrowed) */
+    size_t len;
+};
+
+/* What the key's password callback saw, to tell the failures apart. */
+struct password {
+    const char *text; /* may be NULL */
+    int asked;        /* the key turned out to be encrypted */
+};
+
+PRINTF_LIKE(3, 4)
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (!err || errlen == 0)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+/* The header says PEM text starts with "-----BEGIN"; searching anywhere
+ * also catches text with a leading "Bag Attributes" block (openssl pkcs12
+ * output). Taking such text for a path would print it in the error. */
+static int is_pem_text(const char *arg)
+{
+    return strstr(arg, "-----BEGIN") != NULL;
+}
+
+static int is_base64_char(char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+           (c >= '0' && c <= '9') || c == '+' || c == '/' || c == '=';
+}
+
+/* A long run of Base64 with no '.' is more likely a bare DER key pasted
+ * in place of a path than a file name; such "paths" are not echoed. */
+static int looks_like_blob(const char *s)
+{
+    size_t n = 0;
+
+    for (; *s; s++, n++)
+        if (!is_base64_char(*s))
+            return 0;
+    return n >= 64;
+}
+
+/* Copies a path for an error message: control bytes become '?', long
+ * paths are cut, and anything that may be key material is withheld. */
+static void printable_path(const char *path, char *out, size_t outlen)
+{
+    size_t i;
+
+    if (looks_like_blob(path)) {
+        snprintf(out, outlen, "(not shown)");
+        return;
+    }
+    for (i = 0; path[i] && i + 1 < outlen; i++)
+        out[i] = ((unsigned char)path[i] < 0x20 || path[i] == 0x7f)
+                     ? '?' : path[i];
+    out[i] = '\0';
+    if (path[i] && outlen > 4)
+        memcpy(out + outlen - 4, "...", 4);
+}
+
+/* Moves a growing file buffer to a bigger block; the old one is wiped
+ * first because it may hold part of a private key (realloc would not). */
+static char *grow(char *buf, size_t len, size_t cap)
+{
+    char *bigger = malloc(cap);
+
+    if (bigger && len)
+        memcpy(bigger, buf, len);
+    dps_wipe(buf, len);
+    free(buf);
+    return bigger;
+}
+
+/* Reads a whole file into in->buf. Returns 0, or an errno value. */
+static int read_file(const char *path, struct pem_input *in)
+{
+    size_t cap = 4096, got;
+    FILE *f;
+    int e = 0, eof = 0;
+
+    errno = 0;
+    f = fopen(path, "rb");
+    if (!f)
+        return errno ? errno : EIO;
+    in->len = 0;
+    in->buf = malloc(cap);
+    while (in->buf && !eof && !e) {
+        if (in->len == cap) {
+            if (cap >= MAX_PEM_FILE) {
+                e = EFBIG;
+                break;
+            }
+            cap *= 2;
+            in->buf = grow(in->buf, in->len, cap);
+            continue;
+        }
+        errno = 0;
+        got = fread(in->buf + in->len, 1, cap - in->len, f);
+        in->len += got;
+        /* A directory opens fine on Linux; reading it gives EISDIR. */
+        if (got == 0 && ferror(f))
+            e = errno ? errno : EIO;
+        eof = got == 0;
+    }
+    fclose(f);
+    return in->buf ? e : ENOMEM;
+}
+
+static void free_input(struct pem_input *in)
+{
+    if (in->path && in->buf) {
+        dps_wipe(in->buf, in->len);
+        free(in->buf);
+    }
+    in->buf = NULL;
+}
+
+/* Fills in from a PEM text or a path; on failure says which file. */
+static int load_input(const char *arg, const char *what,
+                      struct pem_input *in, char *err, size_t errlen)
+{
+    char shown[256];
+    int e;
+
+    in->path = NULL;
+    in->buf = NULL;
+    in->len = 0;
+    if (is_pem_text(arg)) {
+        /* The PEM reader wants "-----BEGIN" at the start of a line, so
+         * indentation (from a config file, say) is dropped here. */
+        while (*arg == ' ' || *arg == '\t' || *arg == '\r' || *arg == '\n')
+            arg++;
+        in->buf = (char *)arg; /* borrowed; only read through a BIO */
+        in->len = strlen(arg);
+        return 0;
+    }
+    in->path = arg;
+    e = read_file(arg, in);
+    if (e == 0)
+        return 0;
+    free_input(in);
+    printable_path(arg, shown, sizeof shown);
+    set_err(err, errlen, "cannot read %s file '%s': %s", what, shown,
+            e == EFBIG ? "file too large" : strerror(e));
+    return -1;
+}
+
+/* "certificate is not valid PEM", naming the file if there was one. */
+static void not_pem(const struct pem_input *in, const char *subject,
+                    char *err, size_t errlen)
+{
+    char shown[256];
+
+    if (!in->path) {
+        set_err(err, errlen, "%s is not valid PEM", subject);
+        return;
+    }
+    printable_path(in->path, shown, sizeof shown);
+    set_err(err, errlen, "%s is not valid PEM (file '%s')", subject, shown);
+}
+
+static BIO *input_bio(const struct pem_input *in)
+{
+    /* Files are capped above; only absurd PEM text exceeds an int. */
+    if (in->len > INT_MAX)
+        return NULL;
+    return BIO_new_mem_buf(in->buf, (int)in->len);
+}
+
+/* The first certificate in the input: the leaf when it holds a chain. */
+static X509 *read_cert(const struct pem_input *in, char *err, size_t errlen)
+{
+    BIO *bio = input_bio(in);
+    X509 *x = NULL;
+
+    /* The reader skips blocks of other types, so a file holding the key
+     * and then the certificate also works. No password is involved. */
+    if (bio)
+        x = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+    BIO_free(bio);
+    if (!x)
+        not_pem(in, "certificate", err, errlen);
+    return x;
+}
+
+/* Always installed, even without a password: the default callback would
+ * prompt on the terminal, and it tells us the key was encrypted. */
+static int password_cb(char *buf, int size, int rwflag, void *u)
+{
+    struct password *pw = u;
+    size_t len;
+
+    (void)rwflag;
+    pw->asked = 1;
+    if (!pw->text)
+        return -1;
+    len = strlen(pw->text);
+    if (size < 0 || len > (size_t)size)
+        return -1;
+    memcpy(buf, pw->text, len);
+    return (int)len;
+}
+
+static EVP_PKEY *read_key(const struct pem_input *in, const char *password,
+                          char *err, size_t errlen)
+{
+    struct password pw = {password, 0};
+    BIO *bio = input_bio(in);
+    EVP_PKEY *pkey = NULL;
+
+    if (bio)
+        pkey = PEM_read_bio_PrivateKey(bio, NULL, password_cb, &pw);
+    BIO_free(bio);
+    if (pkey)
+        return pkey;
+    /* A failed decryption and a corrupt encrypted key look the same to
+     * OpenSSL; the password is by far the likelier culprit. */
+    if (pw.asked && !password)
+        set_err(err, errlen, "private key is encrypted: set a key password");
+    else if (pw.asked)
+        set_err(err, errlen, "wrong key password");
+    else
+        not_pem(in, "private key", err, errlen);
+    return NULL;
+}
+
+/* ISO 8601 UTC text of an ASN.1 time, or "?" if it cannot be read. */
+static void format_asn1_time(const ASN1_TIME *t, char *out, size_t outlen)
+{
+    struct tm tm;
+
+    if (!ASN1_TIME_to_tm(t, &tm) ||
+        strftime(out, outlen, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        snprintf(out, outlen, "?");
+}
+
+static void format_unix_time(int64_t s, char *out, size_t outlen)
+{
+    time_t t = (time_t)s;
+    struct tm tm;
+
+    /* OPENSSL_gmtime is the thread-safe gmtime on every platform. */
+    if (!OPENSSL_gmtime(&t, &tm) ||
+        strftime(out, outlen, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        snprintf(out, outlen, "?");
+}
+
+/* Both bounds are inclusive (RFC 5280 §4.1.2.5). A not-yet-valid
+ * certificate usually means a router that booted without a clock, so
+ * that message also says what the clock reads. */
+static int check_dates(X509 *x, int64_t now_s, char *err, size_t errlen)
+{
+    const ASN1_TIME *nb = X509_get0_notBefore(x);
+    const ASN1_TIME *na = X509_get0_notAfter(x);
+    char when[32], now[32];
+    int before = ASN1_TIME_cmp_time_t(nb, (time_t)now_s);
+    int after = ASN1_TIME_cmp_time_t(na, (time_t)now_s);
+
+    if (before == -2 || after == -2) {
+        set_err(err, errlen, "certificate has an unreadable validity date");
+        return -1;
+    }
+    if (before > 0) {
+        format_asn1_time(nb, when, sizeof when);
+        format_unix_time(now_s, now, sizeof now);
+        set_err(err, errlen, "certificate not valid before %s (the clock "
+                "says %s)", when, now);
+        return -1;
+    }
+    if (after < 0) {
+        format_asn1_time(na, when, sizeof when);
+        set_err(err, errlen, "certificate expired on %s", when);
+        return -1;
+    }
+    return 0;
+}
+
+/* The first CN of the subject as malloc'd UTF-8. DPS takes it as the
+ * registration id, so an empty or NUL-bearing CN is refused. */
+static char *read_cn(X509 *x, char *err, size_t errlen)
+{
+    X509_NAME *name = X509_get_subject_name(x);
+    int i = X509_NAME_get_index_by_NID(name, NID_commonName, -1);
+    unsigned char *utf8 = NULL;
+    char *cn = NULL;
+    int n;
+
+    if (i < 0) {
+        set_err(err, errlen, "certificate has no subject CN");
+        return NULL;
+    }
+    n = ASN1_STRING_to_UTF8(&utf8,
+                            X509_NAME_ENTRY_get_data(
+                                X509_NAME_get_entry(name, i)));
+    if (n <= 0 || memchr(utf8, '\0', (size_t)n)) {
+        set_err(err, errlen, n == 0 ? "certificate has no subject CN"
+                             : "certificate subject CN is not valid text");
+    } else if ((cn = malloc((size_t)n + 1)) != NULL) {
+        memcpy(cn, utf8, (size_t)n);
+        cn[n] = '\0';
+    } else {
+        set_err(err, errlen, "out of memory");
+    }
+    OPENSSL_free(utf8);
+    return cn;
+}
+
+/* Opens the key and checks it against the certificate. */
+static int check_key(X509 *x, const char *key, const char *password,
+                     char *err, size_t errlen)
+{
+    struct pem_input in;
+    EVP_PKEY *pkey;
+    int rc = -1;
+
+    if (load_input(key, "key", &in, err, errlen) != 0)
+        return -1;
+    pkey = read_key(&in, password, err, errlen);
+    free_input(&in);
+    if (!pkey)
+        return -1;
+    /* Compares public halves only; works for RSA and EC alike. */
+    if (X509_check_private_key(x, pkey) == 1)
+        rc = 0;
+    else
+        set_err(err, errlen, "private key does not match the certificate");
+    EVP_PKEY_free(pkey);
+    return rc;
+}
+
+int dps_x509_check(const char *cert, const char *key, const char *password,
+                   int64_t now_s, char **cn, char *err, size_t errlen)
+{
+    struct pem_input in;
+    X509 *x = NULL;
+    char *name = NULL;
+
+    /* Outputs are defined on every return, so callers need no reset. */
+    if (cn)
+        *cn = NULL;
+    set_err(err, errlen, "%s", "");
+    if (!cert || !key) {
+        set_err(err, errlen, "no %s given", cert ? "private key"
+                                                 : "certificate");
+        return -1;
+    }
+    ERR_clear_error();
+    /* Order: what the user can least guess comes first (files, then
+     * password, then pairing), the clock last since it is the one cause
+     * outside the files. Each step stops the chain with its message. */
+    if (load_input(cert, "certificate", &in, err, errlen) == 0) {
+        x = read_cert(&in, err, errlen);
+        free_input(&in);
+    }
+    if (x && check_key(x, key, password, err, errlen) == 0 &&
+        check_dates(x, now_s, err, errlen) == 0)
+        name = read_cn(x, err, errlen);
+    X509_free(x);
+    ERR_clear_error();
+    if (!name)
+        return -1;
+    if (cn)
+        *cn = name;
+    else
+        free(name);
+    return 0;
+}
