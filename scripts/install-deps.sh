@@ -8,7 +8,7 @@ PKGS="build-essential pkg-config
       lua5.1 liblua5.1-0-dev lua5.4 liblua5.4-dev
       lua-cjson lua-busted luarocks
       libtss2-dev swtpm swtpm-tools tpm2-tools
-      python3 python3-cryptography openssl ca-certificates
+      python3 python3-cryptography python3-openssl openssl ca-certificates
       valgrind curl faketime"
 
 missing=""

@@ -54,7 +54,7 @@ def _lower_hex(text):
     out = []
     i = 0
     while i < len(text):
-        if text[i] == "%" and i + 2 < len(text) + 0:
+        if text[i] == "%" and i + 2 < len(text):
             out.append(text[i:i + 3].lower())
             i += 3
         else:
