@@ -562,6 +562,36 @@ static void fill_response(dps_http *h, CURLcode rc, dps_http_response *r)
     r->request_id = dup_header(h->request_id);
 }
 
+/* Tells libcurl which of its sockets are ready, without waiting: a
+ * zero-timeout poll() over the sockets it asked us to watch. */
+static void drive_sockets(dps_http *h, int *running)
+{
+    struct pollfd p[DPS_MAX_SOCKETS];
+    size_t i, n = h->nfds;
+
+    for (i = 0; i < n; i++) {
+        p[i].fd = h->fds[i].fd;
+        p[i].events = h->fds[i].events;
+        p[i].revents = 0;
+    }
+    if (n && poll(p, (nfds_t)n, 0) > 0) {
+        for (i = 0; i < n; i++) {
+            int ev = 0;
+            if (p[i].revents & POLLIN)
+                ev |= CURL_CSELECT_IN;
+            if (p[i].revents & POLLOUT)
+                ev |= CURL_CSELECT_OUT;
+            if (p[i].revents & (POLLERR | POLLHUP | POLLNVAL))
+                ev |= CURL_CSELECT_ERR;
+            if (ev)
+                curl_multi_socket_action(h->multi, p[i].fd, ev, running);
+        }
+    }
+    /* Also runs libcurl's due timers (connect, DNS, timeouts) and the
+     * first step of a new transfer. */
+    curl_multi_socket_action(h->multi, CURL_SOCKET_TIMEOUT, 0, running);
+}
+
 int dps_http_work(dps_http *h, dps_http_response *resp)
 {
     int running = 0, left = 0;
@@ -569,7 +599,7 @@ int dps_http_work(dps_http *h, dps_http_response *resp)
 
     if (!h->busy)
         return 0;
-    curl_multi_perform(h->multi, &running);
+    drive_sockets(h, &running);
     while ((msg = curl_multi_info_read(h->multi, &left)) != NULL) {
         if (msg->msg != CURLMSG_DONE || msg->easy_handle != h->easy)
             continue;

@@ -261,7 +261,9 @@ void prov_sm_sent(prov_sm *sm, uint64_t now_ms)
 
 /* ---- retries ---------------------------------------------------------- */
 
-/* min(backoff_min * 2^(retries-1), backoff_max) + jitter in [0, max]. */
+/* d = min(backoff_min * 2^(retries-1), backoff_max), plus jitter in
+ * [0, min(jitter_max, d)]: a fleet's retries spread out, while a lone
+ * device's first retry still comes within two backoff minimums. */
 static uint64_t backoff_ms(prov_sm *sm)
 {
     uint64_t delay = sm->cfg.backoff_min_ms;
@@ -270,9 +272,11 @@ static uint64_t backoff_ms(prov_sm *sm)
         delay *= 2;
     if (delay > sm->cfg.backoff_max_ms)
         delay = sm->cfg.backoff_max_ms;
-    /* 64-bit modulus: jitter_max_ms + 1 must not wrap to 0. */
-    if (sm->cfg.jitter_max_ms)
-        delay += rng_next(sm) % ((uint64_t)sm->cfg.jitter_max_ms + 1);
+    uint64_t jitter = sm->cfg.jitter_max_ms < delay ? sm->cfg.jitter_max_ms
+                                                    : delay;
+    /* 64-bit modulus: jitter + 1 cannot wrap to 0. */
+    if (jitter)
+        delay += rng_next(sm) % (jitter + 1);
     return delay;
 }
 
@@ -290,12 +294,12 @@ static bool retry_after_ms(const prov_sm *sm, const prov_sm_response *resp, uint
 
 /* A transient failure, already described in sm->error (with the result
  * to report if it is the last straw): re-send the same request later, or
- * give up after max_retries failures in a row. resp is NULL for network
+ * give up once max_retries retries have failed too. resp is NULL for network
  * errors. */
 static void retry_later(prov_sm *sm, uint64_t now_ms, const prov_sm_response *resp)
 {
     sm->retries++;
-    if (sm->retries >= sm->cfg.max_retries) {
+    if (sm->retries > sm->cfg.max_retries) {
         char last[sizeof sm->error.message];
         memcpy(last, sm->error.message, sizeof last);
         last[sizeof last - 1] = '\0';

@@ -7,6 +7,8 @@ local H = {}
 H.pki = assert(os.getenv("DPS_TEST_PKI"), "run the specs with scripts/run-specs")
 H.ca = H.pki .. "/root-ca.pem"
 H.scope = "0ne00000A0A"
+-- The interpreter the specs run on, for scripts run as subprocesses.
+H.lua = os.getenv("DPS_TEST_LUA") or "lua"
 
 -- Test keys: random bytes, Base64, nothing secret.
 H.key = "MTIzNDU2Nzg5MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMTI="
@@ -130,6 +132,7 @@ function H.config(opts)
     retry_after = opts.retry_after or 1,
     polls_before_assignment = opts.polls or 1,
     rate_limit_per_minute = opts.rate_limit or 0,
+    rate_limit_window_s = opts.rate_window or 60,
     faults = opts.faults or {},
     enrollments = opts.enrollments or {},
   }

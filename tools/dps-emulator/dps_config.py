@@ -31,7 +31,8 @@ _SPECIFIC = {
     "tpm": {"registration_id", "endorsement_key"},
 }
 _TOP = {"id_scope", "default_hub", "retry_after", "polls_before_assignment",
-        "rate_limit_per_minute", "faults", "enrollments", "content_length"}
+        "rate_limit_per_minute", "rate_limit_window_s", "faults", "enrollments",
+        "content_length"}
 
 
 def _b64_key(value, where):
@@ -154,6 +155,11 @@ class Config:
         self.retry_after = data.get("retry_after", 1)
         self.polls_before_assignment = _int(data, "polls_before_assignment", 1, "config")
         self.rate_limit_per_minute = _int(data, "rate_limit_per_minute", 0, "config")
+        # The real quota counts per minute; specs shrink the window so a
+        # throttled fleet recovers within seconds.
+        self.rate_limit_window_s = _int(data, "rate_limit_window_s", 60, "config")
+        if self.rate_limit_window_s < 1:
+            raise ConfigError("'rate_limit_window_s' must be at least 1")
         self.content_length = bool(data.get("content_length", False))
         try:
             self.faults = dps_faults.parse_faults(empty_as_list(data.get("faults")), "config")

@@ -303,11 +303,12 @@ class Service:
         limit = self.config.rate_limit_per_minute
         if not limit:
             return
+        window = self.config.rate_limit_window_s
         with self.lock:
-            while self.rate_window and self.rate_window[0] <= now - 60:
+            while self.rate_window and self.rate_window[0] <= now - window:
                 self.rate_window.popleft()
             if len(self.rate_window) >= limit:
-                wait = max(1, math.ceil(self.rate_window[0] + 60 - now))
+                wait = max(1, math.ceil(self.rate_window[0] + window - now))
                 resp = error_response(429, 429001, "Registration rate limit exceeded.", now)
                 resp.headers.append(("Retry-After", str(wait)))
                 resp.fault_names.append("rate_limit")
