@@ -499,9 +499,7 @@ void Prov_Device_LL_DoWork(PROV_DEVICE_LL_HANDLE h)
             if (act.request == PROV_REQ_REGISTER &&
                 !report_status(h, PROV_DEVICE_REG_STATUS_REGISTERING))
                 return;
-            if (dps_http_busy(h->http))
-                dps_http_work(h->http, &resp); /* starts connecting */
-            continue;
+            continue; /* the next round starts the transfer */
         case PROV_ACT_CHALLENGE:
             run_challenge(h, now);
             continue;
