@@ -50,17 +50,17 @@ all: dps/core.so
 
 dps/core.so: $(CORE_SRC) csrc/lua_dps.c $(HEADERS)
 	@mkdir -p dps
-	$(CC) $(ALL_CFLAGS) $(LUA_INC) -shared -o $@ $(CORE_SRC) csrc/lua_dps.c $(LIBS)
+	$(CC) $(LUA_INC) $(ALL_CFLAGS) -shared -o $@ $(CORE_SRC) csrc/lua_dps.c $(LIBS)
 
 # The module for each Lua the specs run on, and a sanitizer build.
 build/lua%/dps/core.so: $(CORE_SRC) csrc/lua_dps.c $(HEADERS)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(shell pkg-config --cflags lua$* 2>/dev/null || echo -I/usr/include/lua$*) \
-	  -shared -o $@ $(CORE_SRC) csrc/lua_dps.c $(LIBS)
+	$(CC) $(shell pkg-config --cflags lua$* 2>/dev/null || echo -I/usr/include/lua$*) \
+	  $(ALL_CFLAGS) -shared -o $@ $(CORE_SRC) csrc/lua_dps.c $(LIBS)
 
 build/asan/dps/core.so: $(CORE_SRC) csrc/lua_dps.c $(HEADERS)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(SAN) $(shell pkg-config --cflags lua5.4) \
+	$(CC) $(shell pkg-config --cflags lua5.4) $(ALL_CFLAGS) $(SAN) \
 	  -shared -o $@ $(CORE_SRC) csrc/lua_dps.c $(LIBS)
 
 # C unit tests: each tests/c/test_NAME.c links the core.

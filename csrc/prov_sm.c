@@ -308,10 +308,18 @@ static void retry_later(prov_sm *sm, uint64_t now_ms, const prov_sm_response *re
         finish(sm, PROV_SM_FAILED, sm->error.result);
         return;
     }
-    /* The service's own hint wins over our backoff (§3.4: honour it). */
+    /* The service's own hint wins over our backoff (§3.4: honour it),
+     * plus jitter of up to the hint itself: a throttled fleet told the
+     * same Retry-After must not come back in the same instant. */
     uint64_t delay;
-    if (!retry_after_ms(sm, resp, &delay))
+    if (retry_after_ms(sm, resp, &delay)) {
+        uint64_t jitter = sm->cfg.jitter_max_ms < delay ? sm->cfg.jitter_max_ms
+                                                        : delay;
+        if (jitter)
+            delay += rng_next(sm) % (jitter + 1);
+    } else {
         delay = backoff_ms(sm);
+    }
     sm->state = PROV_SM_WAITING;
     sm->next_send_ms = add_sat(now_ms, delay);
 }

@@ -17,9 +17,13 @@ H.group_key = "8isrFI1sGsIlvvFSSFRiMfCNzv21fjbE/+ah/lSh3lF8e2YG1Te7w1KpZhJFFXJrq
 
 -- Subprocesses must not inherit the sanitizer runtime preloaded into the
 -- Lua interpreter by the sanitizer run.
+local function shell_quote(s)
+  return "'" .. s:gsub("'", "'\\''") .. "'"
+end
+
 local function sh(cmd)
   return "env -u LD_PRELOAD -u ASAN_OPTIONS -u LSAN_OPTIONS sh -c " ..
-         string.format("%q", cmd)
+         shell_quote(cmd)
 end
 
 local function read_file(path)

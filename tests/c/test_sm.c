@@ -994,6 +994,28 @@ static void test_zero_retries(void)
     prov_sm_reset(&sm);
 }
 
+/* A throttled fleet told the same Retry-After spreads out: the wait is
+ * the hint plus jitter of up to the hint (capped by jitter_max_ms). */
+static void test_retry_after_jitter(void)
+{
+    prov_sm_config cfg = test_cfg();
+    cfg.jitter_max_ms = 5000;
+    uint64_t seen_min = UINT64_MAX, seen_max = 0;
+    for (uint32_t seed = 1; seed <= 40; seed++) {
+        cfg.random_seed = seed;
+        prov_sm sm;
+        prov_sm_init(&sm, &cfg);
+        prov_sm_start(&sm, 0);
+        exchange(&sm, 0, PROV_REQ_REGISTER, 429, "2", NULL);
+        uint64_t at = prov_sm_next(&sm, 100).at_ms;
+        CHECK(at >= 2100 && at <= 4100); /* answered at 100 */
+        seen_min = at < seen_min ? at : seen_min;
+        seen_max = at > seen_max ? at : seen_max;
+        prov_sm_reset(&sm);
+    }
+    CHECK(seen_max - seen_min > 500);
+}
+
 int main(void)
 {
     RUN(test_defaults);
@@ -1005,6 +1027,7 @@ int main(void)
     RUN(test_429_then_success);
     RUN(test_backoff_exponential);
     RUN(test_backoff_jitter);
+    RUN(test_retry_after_jitter);
     RUN(test_503_gives_up);
     RUN(test_retries_reset_after_success);
     RUN(test_deadline_in_flight);

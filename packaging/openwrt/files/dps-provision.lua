@@ -1,0 +1,244 @@
+#!/usr/bin/lua
+-- Provisions this device with Azure DPS once and caches the assignment.
+--
+--   dps-provision.lua [boot]   provision unless a cached assignment is valid
+--   dps-provision.lua force    provision again, ignoring the cache (e.g. when
+--                              the hub refuses the cached device: moved)
+--   dps-provision.lua status   print the cached assignment (JSON)
+--   dps-provision.lua clear    remove the cached assignment
+--
+-- Settings: UCI section dps.main (/etc/config/dps, see README.md). For a
+-- test on a host without uci, DPS_UCI_FILE=/path/to/config names a file in
+-- the same format. Exit codes: 0 done (or nothing to do yet: waiting for
+-- NTP, disabled), 1 provisioning failed, 2 bad settings.
+--
+-- The DPS docs advise against provisioning on every boot: the service is
+-- rate limited and each registration is a billable operation. So a valid
+-- cache wins, unless hub_check_cmd says the hub refuses the device.
+local dps = require "dps"
+local cjson = require "cjson"
+
+local NTP_FLAG = "/var/run/dps-provision.ntp" -- touched by the ntp hotplug
+local RETRYABLE = { TRANSPORT = true, TIMEOUT = true, ERROR = true,
+                    PARSING = true, MEMORY = true }
+
+local function log(fmt, ...)
+  io.stderr:write("dps-provision: ", fmt:format(...), "\n")
+end
+
+local function read_file(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("*a")
+  f:close()
+  return s
+end
+
+local function file_exists(path)
+  local f = io.open(path, "rb")
+  if f then f:close() end
+  return f ~= nil
+end
+
+-- UCI values come single-quoted, a quote inside as '\''.
+local function unquote(v)
+  local inner = v:match("^'(.*)'$")
+  if not inner then return v end
+  return (inner:gsub("'\\''", "'"))
+end
+
+-- Options of section dps.main: from `uci show` or, for host tests, from a
+-- file in UCI syntax (`option name 'value'` lines inside `config dps 'main'`).
+local function read_settings()
+  local o = {}
+  local path = os.getenv("DPS_UCI_FILE")
+  if path then
+    local text = read_file(path)
+    if not text then return nil, "cannot read " .. path end
+    local in_main = false
+    for line in text:gmatch("[^\n]+") do
+      local typ, name = line:match("^%s*config%s+(%S+)%s*(%S*)")
+      if typ then
+        in_main = typ == "dps" and unquote(name) == "main"
+      elseif in_main then
+        local k, v = line:match("^%s*option%s+([%w_]+)%s+(.-)%s*$")
+        if k then o[k] = unquote(v) end
+      end
+    end
+    return o
+  end
+  local p = io.popen("uci -q show dps.main 2>/dev/null")
+  for line in p:lines() do
+    local k, v = line:match("^dps%.main%.([%w_]+)=(.*)$")
+    if k then o[k] = unquote(v) end
+  end
+  p:close()
+  return o
+end
+
+local function number(o, k, default)
+  if o[k] == nil or o[k] == "" then return default end
+  local n = tonumber(o[k])
+  if not n then error(("option '%s' must be a number, got '%s'"):format(k, o[k]), 0) end
+  return n
+end
+
+-- The dps.new config from the UCI options.
+local function client_config(o)
+  local c = {
+    id_scope = o.id_scope,
+    registration_id = o.registration_id,
+    global_endpoint = o.global_endpoint,
+    symmetric_key = o.symmetric_key,
+    group_key = o.group_key,
+    trusted_certs = o.trusted_certs,
+    proxy = o.proxy,
+    api_version = o.api_version,
+    timeout = number(o, "timeout", 300),
+    request_timeout = number(o, "request_timeout", nil),
+    max_retries = number(o, "max_retries", nil),
+  }
+  if o.x509_cert or o.x509_key then
+    -- File paths: libcurl with mbedTLS (OpenWrt's default) takes keys
+    -- only from files.
+    c.x509 = { cert = o.x509_cert, key = o.x509_key,
+               key_password = o.x509_key_password }
+  end
+  if o.tpm == "1" then
+    c.tpm = o.tpm_tcti and { tcti = o.tpm_tcti } or true
+  end
+  if o.payload and o.payload ~= "" then
+    local ok, v = pcall(cjson.decode, o.payload)
+    if not ok or type(v) ~= "table" then
+      error("option 'payload' must be a JSON object", 0)
+    end
+    c.payload = v
+  end
+  for k, v in pairs(c) do
+    if v == "" then c[k] = nil end
+  end
+  return c
+end
+
+local function shell_quote(s)
+  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
+end
+
+-- Runs a hook command with the assignment in the environment; true if it
+-- exited 0 (Lua 5.1 returns the status, 5.2+ true/nil).
+local function run_hook(cmd, a)
+  local env = ("DPS_ASSIGNED_HUB=%s DPS_DEVICE_ID=%s DPS_REGISTRATION_ID=%s; "
+    .. "export DPS_ASSIGNED_HUB DPS_DEVICE_ID DPS_REGISTRATION_ID; "):format(
+    shell_quote(a.assigned_hub), shell_quote(a.device_id),
+    shell_quote(a.registration_id or ""))
+  local r = os.execute(env .. cmd)
+  return r == true or r == 0
+end
+
+-- A cached assignment still counts if it was made for these settings.
+local function cache_matches(cache, o)
+  return type(cache) == "table" and type(cache.assigned_hub) == "string"
+    and type(cache.device_id) == "string"
+    and cache.id_scope == o.id_scope
+    and (o.registration_id == nil or cache.registration_id == o.registration_id)
+    and cache.global_endpoint == (o.global_endpoint or "")
+end
+
+local function write_cache(path, t)
+  local dir = path:match("^(.*)/[^/]*$")
+  if dir and dir ~= "" then os.execute("mkdir -p " .. shell_quote(dir)) end
+  local tmp = path .. ".tmp"
+  local f, err = io.open(tmp, "wb")
+  if not f then return nil, err end
+  f:write(cjson.encode(t), "\n")
+  f:close()
+  return os.rename(tmp, path)
+end
+
+local function provision(o, cache_path)
+  local cfg = client_config(o)
+  local attempts = number(o, "attempts", 3)
+  local wait = number(o, "retry_wait", 60)
+  for attempt = 1, attempts do
+    local client, err, code = dps.new(cfg)
+    if not client then
+      log("bad settings: %s (%s)", tostring(err), tostring(code))
+      return 2
+    end
+    local res, details
+    res, err, code, details = client:register()
+    client:close()
+    if res then
+      local a = {
+        assigned_hub = res.assigned_hub, device_id = res.device_id,
+        registration_id = res.registration_id, substatus = res.substatus,
+        payload = res.payload, id_scope = o.id_scope,
+        global_endpoint = o.global_endpoint or "", provisioned_at = os.time(),
+      }
+      local ok, werr = write_cache(cache_path, a)
+      if not ok then log("assigned, but cannot write %s: %s", cache_path, tostring(werr)) end
+      log("assigned to hub %s as device %s (%s)", a.assigned_hub, a.device_id,
+          tostring(a.substatus))
+      if o.on_assigned and o.on_assigned ~= "" and not run_hook(o.on_assigned, a) then
+        log("on_assigned hook failed: %s", o.on_assigned)
+      end
+      return 0
+    end
+    if code == "ERROR" and tostring(err):find("clock", 1, true) then
+      log("%s; the ntp hotplug event will start this again", tostring(err))
+      return 0
+    end
+    log("attempt %d of %d failed: %s (%s, HTTP %s, tracking id %s)", attempt,
+        attempts, tostring(err), tostring(code),
+        tostring(details and details.http_status or "-"),
+        tostring(details and details.tracking_id or "-"))
+    if not RETRYABLE[code] or attempt == attempts then return 1 end
+    os.execute("sleep " .. math.floor(wait))
+  end
+  return 1
+end
+
+local function main(mode)
+  local o, err = read_settings()
+  if not o then log("%s", err); return 2 end
+  local cache_path = o.cache or "/etc/dps/assignment.json"
+  if mode == "status" then
+    local text = read_file(cache_path)
+    if not text then log("no cached assignment in %s", cache_path); return 1 end
+    io.write(text)
+    return 0
+  elseif mode == "clear" then
+    os.remove(cache_path)
+    return 0
+  elseif mode ~= "boot" and mode ~= "force" then
+    log("unknown command '%s' (boot, force, status, clear)", tostring(mode))
+    return 2
+  end
+  if o.enabled ~= "1" then
+    log("disabled (set dps.main.enabled=1)")
+    return 0
+  end
+  if mode == "boot" then
+    local ok, cache = pcall(cjson.decode, read_file(cache_path) or "")
+    if ok and cache_matches(cache, o) then
+      if not o.hub_check_cmd or o.hub_check_cmd == "" or run_hook(o.hub_check_cmd, cache) then
+        log("cached assignment: hub %s, device %s; not provisioning again",
+            cache.assigned_hub, cache.device_id)
+        return 0
+      end
+      log("hub check failed for the cached assignment; provisioning again")
+    end
+  end
+  if o.wait_ntp ~= "0" and not file_exists(NTP_FLAG) then
+    log("waiting for NTP to set the clock; the ntp hotplug event starts this again")
+    return 0
+  end
+  return provision(o, cache_path)
+end
+
+local ok, rc = pcall(main, arg[1] or "boot")
+if not ok then
+  log("%s", tostring(rc))
+  rc = 2
+end
+os.exit(rc)
