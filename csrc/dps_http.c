@@ -7,6 +7,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "dps_http.h"
+#include "dps_error.h"
 
 #include <curl/curl.h>
 #include <poll.h>
@@ -55,11 +56,38 @@ static char *dup_or_null(const char *s)
     return s ? strdup(s) : NULL;
 }
 
-static bool is_pem(const char *s)
+/* Where PEM text starts, or NULL for a file path. Searching anywhere
+ * also catches text with a leading "Bag Attributes" block (openssl
+ * pkcs12 output) or indentation, which must never be taken for a path:
+ * libcurl would quote the "path", that is the key, in its error. */
+static const char *pem_start(const char *s)
 {
-    while (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n')
-        s++;
-    return strncmp(s, "-----BEGIN", 10) == 0;
+    return strstr(s, "-----BEGIN");
+}
+
+/* libcurl accepts CURLOPT_SSLKEY_BLOB on every backend but uses it only
+ * with the OpenSSL family and wolfSSL (mbedTLS, OpenWrt's default, would
+ * fail later in the handshake). Ask which backend this libcurl has. */
+static bool backend_takes_key_blob(void)
+{
+    const curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
+    static const char *const ok[] = {"OpenSSL", "LibreSSL", "BoringSSL",
+                                     "quictls", "wolfSSL", "AWS-LC"};
+    size_t i;
+    if (!v || !v->ssl_version)
+        return false;
+    for (i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
+        if (strncmp(v->ssl_version, ok[i], strlen(ok[i])) == 0)
+            return true;
+    return false;
+}
+
+/* Points a curl_blob at PEM text (libcurl copies it). */
+static void pem_blob(struct curl_blob *blob, const char *pem)
+{
+    blob->data = (void *)pem;
+    blob->len = strlen(pem);
+    blob->flags = CURL_BLOB_COPY;
 }
 
 static void copy_header_value(char *dst, const char *src, size_t len)
@@ -224,12 +252,6 @@ static int on_debug(CURL *easy, curl_infotype type, char *data, size_t len,
     return 0;
 }
 
-static void set_err(char *err, size_t errlen, const char *msg)
-{
-    if (err && errlen)
-        snprintf(err, errlen, "%s", msg);
-}
-
 dps_http *dps_http_create(const dps_http_config *cfg, char *err, size_t errlen)
 {
     static bool curl_ready;
@@ -237,7 +259,7 @@ dps_http *dps_http_create(const dps_http_config *cfg, char *err, size_t errlen)
 
     if (!curl_ready) {
         if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-            set_err(err, errlen, "libcurl failed to initialise");
+            dps_set_error(err, errlen, "libcurl failed to initialise");
             return NULL;
         }
         curl_ready = true;
@@ -281,7 +303,7 @@ dps_http *dps_http_create(const dps_http_config *cfg, char *err, size_t errlen)
         goto oom;
     return h;
 oom:
-    set_err(err, errlen, "out of memory");
+    dps_set_error(err, errlen, "out of memory");
     dps_http_destroy(h);
     return NULL;
 }
@@ -335,14 +357,13 @@ static const char *set_tls(dps_http *h)
 {
     CURL *e = h->easy;
     struct curl_blob blob;
+    const char *pem;
 
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, h->insecure ? 0L : 1L);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, h->insecure ? 0L : 2L);
     if (h->trusted_certs) {
-        if (is_pem(h->trusted_certs)) {
-            blob.data = h->trusted_certs;
-            blob.len = strlen(h->trusted_certs);
-            blob.flags = CURL_BLOB_COPY;
+        if ((pem = pem_start(h->trusted_certs)) != NULL) {
+            pem_blob(&blob, pem);
             if (curl_easy_setopt(e, CURLOPT_CAINFO_BLOB, &blob) != CURLE_OK)
                 return "this libcurl cannot take trusted_certs as PEM "
                        "text; pass a file path";
@@ -351,10 +372,8 @@ static const char *set_tls(dps_http *h)
         }
     }
     if (h->client_cert) {
-        if (is_pem(h->client_cert)) {
-            blob.data = h->client_cert;
-            blob.len = strlen(h->client_cert);
-            blob.flags = CURL_BLOB_COPY;
+        if ((pem = pem_start(h->client_cert)) != NULL) {
+            pem_blob(&blob, pem);
             if (curl_easy_setopt(e, CURLOPT_SSLCERT_BLOB, &blob) != CURLE_OK)
                 return "this libcurl's TLS backend cannot take the "
                        "certificate as PEM text; pass a file path";
@@ -364,11 +383,10 @@ static const char *set_tls(dps_http *h)
         curl_easy_setopt(e, CURLOPT_SSLCERTTYPE, "PEM");
     }
     if (h->client_key) {
-        if (is_pem(h->client_key)) {
-            blob.data = h->client_key;
-            blob.len = strlen(h->client_key);
-            blob.flags = CURL_BLOB_COPY;
-            if (curl_easy_setopt(e, CURLOPT_SSLKEY_BLOB, &blob) != CURLE_OK)
+        if ((pem = pem_start(h->client_key)) != NULL) {
+            pem_blob(&blob, pem);
+            if (!backend_takes_key_blob() ||
+                curl_easy_setopt(e, CURLOPT_SSLKEY_BLOB, &blob) != CURLE_OK)
                 return "this libcurl's TLS backend (e.g. mbedTLS) cannot "
                        "take a private key from memory; pass a file path";
         } else {
@@ -429,7 +447,7 @@ int dps_http_start(dps_http *h, const char *method, const char *url,
     const char *tls_problem;
 
     if (h->busy) {
-        set_err(err, errlen, "a request is already running");
+        dps_set_error(err, errlen, "a request is already running");
         return -1;
     }
     clear_request(h);
@@ -451,18 +469,18 @@ int dps_http_start(dps_http *h, const char *method, const char *url,
         goto oom;
     tls_problem = set_tls(h);
     if (tls_problem) {
-        set_err(err, errlen, tls_problem);
+        dps_set_error(err, errlen, "%s", tls_problem);
         return -1;
     }
     set_transfer(h, method, url);
     if (curl_multi_add_handle(h->multi, h->easy) != CURLM_OK) {
-        set_err(err, errlen, "libcurl refused the transfer");
+        dps_set_error(err, errlen, "libcurl refused the transfer");
         return -1;
     }
     h->busy = true;
     return 0;
 oom:
-    set_err(err, errlen, "out of memory");
+    dps_set_error(err, errlen, "out of memory");
     return -1;
 }
 

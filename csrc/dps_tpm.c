@@ -10,8 +10,8 @@
  */
 #include "dps_tpm.h"
 #include "dps_crypto.h"
+#include "dps_error.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,17 +78,6 @@ int dps_tpm_available(void)
     return 1;
 }
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (!err || errlen == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 /* "<what> failed: <decoded rc>", the common shape of every TPM error.
  * After a lost connection ESAPI stays in an error state and answers every
  * later call with BAD_SEQUENCE, whose text alone would puzzle a user. */
@@ -99,7 +88,7 @@ static int tpm_fail(char *err, size_t errlen, const char *what, TSS2_RC rc)
                              "unusable; close and reopen the TPM)"
                            : "";
 
-    set_err(err, errlen, "%s failed: %s%s", what, Tss2_RC_Decode(rc), hint);
+    dps_set_error(err, errlen, "%s failed: %s%s", what, Tss2_RC_Decode(rc), hint);
     return -1;
 }
 
@@ -145,7 +134,7 @@ int dps_tpm_open(const char *tcti, dps_tpm **tpm, char *err, size_t errlen)
     *tpm = NULL;
     t = calloc(1, sizeof *t); /* zeroed: dps_tpm_close can undo any stage */
     if (!t) {
-        set_err(err, errlen, "out of memory");
+        dps_set_error(err, errlen, "out of memory");
         return -1;
     }
     rc = Tss2_TctiLdr_Initialize(conf, &t->tcti);
@@ -159,7 +148,7 @@ int dps_tpm_open(const char *tcti, dps_tpm **tpm, char *err, size_t errlen)
             rc = TSS2_RC_SUCCESS;
     }
     if (rc != TSS2_RC_SUCCESS) {
-        set_err(err, errlen, "cannot reach the TPM via TCTI '%s': %s", conf,
+        dps_set_error(err, errlen, "cannot reach the TPM via TCTI '%s': %s", conf,
                 Tss2_RC_Decode(rc));
         dps_tpm_close(t);
         return -1;
@@ -313,7 +302,7 @@ static int b64_out(const uint8_t *buf, size_t len, char **out, char *err,
     *out = dps_base64_encode(buf, len);
     if (*out)
         return 0;
-    set_err(err, errlen, "out of memory");
+    dps_set_error(err, errlen, "out of memory");
     return -1;
 }
 
@@ -354,12 +343,12 @@ int dps_tpm_registration_id(dps_tpm *tpm, char **reg_id, char *err,
         return -1;
     /* §6.2: the hash covers the 2-byte size prefix too. */
     if (dps_sha256(ek, ek_len, digest) != 0) {
-        set_err(err, errlen, "SHA-256 of the EK failed");
+        dps_set_error(err, errlen, "SHA-256 of the EK failed");
         return -1;
     }
     *reg_id = dps_base32_lower(digest, sizeof digest);
     if (!*reg_id) {
-        set_err(err, errlen, "out of memory");
+        dps_set_error(err, errlen, "out of memory");
         return -1;
     }
     return 0;
@@ -415,7 +404,7 @@ static int parse_blob(const uint8_t *buf, size_t len, struct blob *b,
     if (rc == TSS2_RC_SUCCESS && ++item)
         rc = unmarshal_public(buf, len, &off, &b->pub);
     if (rc != TSS2_RC_SUCCESS) {
-        set_err(err, errlen,
+        dps_set_error(err, errlen,
                 "malformed authenticationKey blob (%zu bytes): item %d of 6 "
                 "is truncated or has an impossible size: %s",
                 len, item, Tss2_RC_Decode(rc));
@@ -502,7 +491,7 @@ static int activate(dps_tpm *tpm, struct import_ctx *c, const struct blob *b,
      * accept any AES key size so both kinds of service blob work. */
     if (c->inner->size != 16 && c->inner->size != 24 &&
         c->inner->size != 32) {
-        set_err(err, errlen, "ActivateCredential returned a %u-byte inner "
+        dps_set_error(err, errlen, "ActivateCredential returned a %u-byte inner "
                 "key; expected an AES key (16 bytes)",
                 (unsigned)c->inner->size);
         return -1;
@@ -584,7 +573,7 @@ int dps_tpm_import_key(dps_tpm *tpm, const uint8_t *blob, size_t len,
     /* ~3 KB of TPM2B buffers: keep them off small router stacks. */
     b = malloc(sizeof *b);
     if (!b) {
-        set_err(err, errlen, "out of memory");
+        dps_set_error(err, errlen, "out of memory");
         return -1;
     }
     if (parse_blob(blob, blob ? len : 0, b, err, errlen) == 0 &&
@@ -667,7 +656,7 @@ int dps_tpm_hmac(dps_tpm *tpm, const uint8_t *msg, size_t len,
                                ESYS_TR_NONE, ESYS_TR_NONE, &key);
     if (rc != TSS2_RC_SUCCESS) {
         if (is_rc_handle(rc)) {
-            set_err(err, errlen, "no identity key at 0x81000100 (import an "
+            dps_set_error(err, errlen, "no identity key at 0x81000100 (import an "
                     "authenticationKey first): %s", Tss2_RC_Decode(rc));
             return -1;
         }
@@ -680,7 +669,7 @@ int dps_tpm_hmac(dps_tpm *tpm, const uint8_t *msg, size_t len,
         rc = hmac_sequence(tpm, key, msg, len, &out);
     close_tr(tpm->esys, &key);
     if (rc == TSS2_RC_SUCCESS && out->size != 32) {
-        set_err(err, errlen, "TPM HMAC returned %u bytes, expected 32",
+        dps_set_error(err, errlen, "TPM HMAC returned %u bytes, expected 32",
                 (unsigned)out->size);
         Esys_Free(out);
         return -1;

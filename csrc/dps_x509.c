@@ -11,10 +11,10 @@
  */
 #include "dps_x509.h"
 #include "dps_crypto.h"
+#include "dps_error.h"
 
 #include <errno.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,11 +30,6 @@
  * cap stops a wrong path (a log, a disk image) from being slurped. */
 #define MAX_PEM_FILE (1024 * 1024)
 
-#if defined(__GNUC__)
-#define PRINTF_LIKE(f, a) __attribute__((format(printf, f, a)))
-#else
-#define PRINTF_LIKE(f, a)
-#endif
 
 /* What the user gave: text to parse, and how to name it in errors. */
 struct pem_input {
@@ -48,18 +43,6 @@ struct password {
     const char *text; /* may be NULL */
     int asked;        /* the key turned out to be encrypted */
 };
-
-PRINTF_LIKE(3, 4)
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (!err || errlen == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 /* The header says PEM text starts with "-----BEGIN"; searching anywhere
  * also catches text with a leading "Bag Attributes" block (openssl pkcs12
@@ -187,7 +170,7 @@ static int load_input(const char *arg, const char *what,
         return 0;
     free_input(in);
     printable_path(arg, shown, sizeof shown);
-    set_err(err, errlen, "cannot read %s file '%s': %s", what, shown,
+    dps_set_error(err, errlen, "cannot read %s file '%s': %s", what, shown,
             e == EFBIG ? "file too large" : strerror(e));
     return -1;
 }
@@ -199,11 +182,11 @@ static void not_pem(const struct pem_input *in, const char *subject,
     char shown[256];
 
     if (!in->path) {
-        set_err(err, errlen, "%s is not valid PEM", subject);
+        dps_set_error(err, errlen, "%s is not valid PEM", subject);
         return;
     }
     printable_path(in->path, shown, sizeof shown);
-    set_err(err, errlen, "%s is not valid PEM (file '%s')", subject, shown);
+    dps_set_error(err, errlen, "%s is not valid PEM (file '%s')", subject, shown);
 }
 
 static BIO *input_bio(const struct pem_input *in)
@@ -263,9 +246,9 @@ static EVP_PKEY *read_key(const struct pem_input *in, const char *password,
     /* A failed decryption and a corrupt encrypted key look the same to
      * OpenSSL; the password is by far the likelier culprit. */
     if (pw.asked && !password)
-        set_err(err, errlen, "private key is encrypted: set a key password");
+        dps_set_error(err, errlen, "private key is encrypted: set a key password");
     else if (pw.asked)
-        set_err(err, errlen, "wrong key password");
+        dps_set_error(err, errlen, "wrong key password");
     else
         not_pem(in, "private key", err, errlen);
     return NULL;
@@ -304,19 +287,19 @@ static int check_dates(X509 *x, int64_t now_s, char *err, size_t errlen)
     int after = ASN1_TIME_cmp_time_t(na, (time_t)now_s);
 
     if (before == -2 || after == -2) {
-        set_err(err, errlen, "certificate has an unreadable validity date");
+        dps_set_error(err, errlen, "certificate has an unreadable validity date");
         return -1;
     }
     if (before > 0) {
         format_asn1_time(nb, when, sizeof when);
         format_unix_time(now_s, now, sizeof now);
-        set_err(err, errlen, "certificate not valid before %s (the clock "
+        dps_set_error(err, errlen, "certificate not valid before %s (the clock "
                 "says %s)", when, now);
         return -1;
     }
     if (after < 0) {
         format_asn1_time(na, when, sizeof when);
-        set_err(err, errlen, "certificate expired on %s", when);
+        dps_set_error(err, errlen, "certificate expired on %s", when);
         return -1;
     }
     return 0;
@@ -333,20 +316,20 @@ static char *read_cn(X509 *x, char *err, size_t errlen)
     int n;
 
     if (i < 0) {
-        set_err(err, errlen, "certificate has no subject CN");
+        dps_set_error(err, errlen, "certificate has no subject CN");
         return NULL;
     }
     n = ASN1_STRING_to_UTF8(&utf8,
                             X509_NAME_ENTRY_get_data(
                                 X509_NAME_get_entry(name, i)));
     if (n <= 0 || memchr(utf8, '\0', (size_t)n)) {
-        set_err(err, errlen, n == 0 ? "certificate has no subject CN"
+        dps_set_error(err, errlen, n == 0 ? "certificate has no subject CN"
                              : "certificate subject CN is not valid text");
     } else if ((cn = malloc((size_t)n + 1)) != NULL) {
         memcpy(cn, utf8, (size_t)n);
         cn[n] = '\0';
     } else {
-        set_err(err, errlen, "out of memory");
+        dps_set_error(err, errlen, "out of memory");
     }
     OPENSSL_free(utf8);
     return cn;
@@ -370,7 +353,7 @@ static int check_key(X509 *x, const char *key, const char *password,
     if (X509_check_private_key(x, pkey) == 1)
         rc = 0;
     else
-        set_err(err, errlen, "private key does not match the certificate");
+        dps_set_error(err, errlen, "private key does not match the certificate");
     EVP_PKEY_free(pkey);
     return rc;
 }
@@ -385,9 +368,9 @@ int dps_x509_check(const char *cert, const char *key, const char *password,
     /* Outputs are defined on every return, so callers need no reset. */
     if (cn)
         *cn = NULL;
-    set_err(err, errlen, "%s", "");
+    dps_set_error(err, errlen, "%s", "");
     if (!cert || !key) {
-        set_err(err, errlen, "no %s given", cert ? "private key"
+        dps_set_error(err, errlen, "no %s given", cert ? "private key"
                                                  : "certificate");
         return -1;
     }

@@ -486,6 +486,7 @@ function Client:register(on_status)
       return nil, "dps client closed during register()", "CLOSED"
     end
     if not h:is_busy() then
+      if cb_err then return nil, cb_err, "CALLBACK_ERROR" end
       return nil, "registration ended without a result", "ERROR"
     end
     local w, werr, wcode = h:wait()

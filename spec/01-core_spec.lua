@@ -172,6 +172,11 @@ describe("dps.core (seed API)", function()
   end)
 
   it("refuses to register with the clock before its build date", function()
+    -- faketime preloads its own library; the sanitizer run preloads ASan.
+    if (os.getenv("LD_PRELOAD") or ""):find("asan", 1, true) then
+      pending("faketime cannot preload beside the sanitizer runtime")
+      return
+    end
     local script = H.tmpname() .. ".lua"
     H.write_file(script, string.format([[
       local core = require "dps.core"
@@ -185,10 +190,6 @@ describe("dps.core (seed API)", function()
                              H.lua, script, out))
     local text = H.read_file(out) or ""
     os.remove(script); os.remove(out)
-    if text:find("ld.so", 1, true) or text:find("ASan", 1, true) then
-      pending("faketime cannot preload under the sanitizer run")
-      return
-    end
     assert.matches("clock is not set", text)
     assert.matches("ERROR", text)
   end)

@@ -71,7 +71,8 @@ function H.start_emulator(config, extra_args)
   write_file(dir .. "/config.json", cjson.encode(config or H.config{}))
   local cmd = string.format(
     "tools/dps-emulator/dps-emulator --config %s/config.json --port 0 " ..
-    "--port-file %s/port --pki %s --log %s/log.jsonl --quiet %s " ..
+    "--port-file %s/port --pki %s --log %s/log.jsonl --quiet " ..
+    "--exit-after-idle 300 %s " ..
     ">%s/stdout 2>%s/stderr & echo $! >%s/pid",
     dir, dir, H.pki, dir, extra_args or "", dir, dir, dir)
   os.execute(sh(cmd))

@@ -91,6 +91,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_ANY(self):
         started = time.time()
+        self.server.last_activity = time.monotonic()
         path, _, qs = self.path.partition("?")
         query = {k: v[0] for k, v in urllib.parse.parse_qs(qs, keep_blank_values=True).items()}
         body = self._read_body()
@@ -258,6 +259,7 @@ class Server(socketserver.ThreadingMixIn, socketserver.TCPServer):
         self.verbose = verbose
         self._conn_counter = 0
         self._conn_lock = threading.Lock()
+        self.last_activity = time.monotonic()   # for --exit-after-idle
         super().__init__(("127.0.0.1", port), Handler)
 
     def next_conn_id(self):
