@@ -111,6 +111,7 @@ demo: deps dps/core.so
 	@sh scripts/demo
 
 fuzz:
+	@mkdir -p build/fuzz-corpus
 	clang -g -O1 -fsanitize=fuzzer,address,undefined -Icsrc \
 	  fuzz/fuzz_reply.c csrc/prov_sm.c csrc/prov_json.c \
 	  $(shell pkg-config --cflags --libs json-c) -o build/fuzz_reply

@@ -19,8 +19,10 @@ dependencies = {
   "lua >= 5.1, < 5.5",
   "lua-cjson",
 }
+-- libcurl, json-c and libcrypto are found by the Makefile through
+-- pkg-config (Debian keeps curl.h in a multiarch directory LuaRocks
+-- does not search).
 external_dependencies = {
-  CURL = { header = "curl/curl.h" },
   JSONC = { header = "json-c/json.h" },
   OPENSSL = { header = "openssl/hmac.h" },
 }
