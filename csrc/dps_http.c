@@ -196,8 +196,12 @@ static void mask_secrets(char *line)
         while (*p && *p != '&' && *p != '\r' && *p != '\n')
             *p++ = '*';
     }
-    if (strncasecmp(line, "Proxy-Authorization:", 20) == 0) {
-        for (p = line + 20; *p && *p != '\r' && *p != '\n'; p++)
+    /* Trace lines start with "> ", "< " or "* ". */
+    p = line[0] && line[1] == ' ' ? line + 2 : line;
+    if (strncasecmp(p, "Proxy-Authorization:", 20) == 0) {
+        for (p += 20; *p == ' '; p++)
+            ;
+        for (; *p && *p != '\r' && *p != '\n'; p++)
             *p = '*';
     }
 }

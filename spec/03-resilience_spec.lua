@@ -183,24 +183,60 @@ describe("resilience", function()
     client:close()
   end)
 
-  it("keeps keys and signatures out of logtrace output", function()
+  it("goes through an HTTP CONNECT proxy with credentials", function()
     emu:configure(H.config{ enrollments = { H.sym_enrollment("dev-1") } })
+    local proxy = H.start_proxy("alice", "s3cret")
+    local ok, err = pcall(function()
+      local client = assert(dps.new(H.client_config(emu, {
+        proxy = "http://alice:s3cret@127.0.0.1:" .. proxy.port })))
+      local res, rerr = client:register()
+      client:close()
+      assert.is_nil(rerr)
+      assert.are.equal("dev-1", res.device_id)
+      local seen = proxy.requests()
+      assert.is_true(#seen >= 1)
+      assert.are.equal("CONNECT", seen[1].method)
+      assert.are.equal(emu.endpoint, seen[#seen].target)
+      assert.is_true(seen[#seen].auth_ok)
+      -- Wrong credentials: the proxy refuses, the client says so.
+      client = assert(dps.new(H.client_config(emu, { max_retries = 0,
+        proxy = { host = "127.0.0.1", port = proxy.port,
+                  username = "alice", password = "wrong" } })))
+      local res2, err2, code2 = client:register()
+      client:close()
+      assert.is_nil(res2)
+      assert.are.equal("TRANSPORT", code2)
+      assert.is_string(err2)
+    end)
+    proxy.stop()
+    assert(ok, err)
+  end)
+
+  it("keeps keys, signatures and proxy credentials out of logtrace output", function()
+    emu:configure(H.config{ enrollments = { H.sym_enrollment("dev-1") } })
+    local proxy = H.start_proxy("alice", "s3cret")
     local out = H.tmpname()
     local script = H.tmpname() .. ".lua"
     H.write_file(script, string.format([[
       local dps = require "dps"
       local c = assert(dps.new{ id_scope = %q, registration_id = "dev-1",
         symmetric_key = %q, global_endpoint = %q, trusted_certs = %q,
-        logtrace = true, timeout = 20 })
+        proxy = %q, logtrace = true, timeout = 20 })
       assert(c:register())
       print(c:hub_sas_token(60) and "signed")
-    ]], H.scope, H.key, emu.endpoint, H.ca))
+    ]], H.scope, H.key, emu.endpoint, H.ca,
+        "http://alice:s3cret@127.0.0.1:" .. proxy.port))
     os.execute(string.format("%s %s >%s 2>&1", H.lua, script, out))
     local log = H.read_file(out)
     os.remove(script); os.remove(out)
+    proxy.stop()
     assert.matches("> PUT /0ne00000A0A/registrations/dev%-1/register", log)
     assert.matches("sig=%*%*%*", log)
+    assert.matches("Proxy%-Authorization: %*%*%*", log)
     assert.is_nil(log:find(H.key, 1, true))
     assert.is_nil(log:find("sig=[A-Za-z0-9%%]+&"))
+    -- Base64 of "alice:s3cret", as a Basic header would carry it.
+    assert.is_nil(log:find("YWxpY2U6czNjcmV0", 1, true))
+    assert.is_nil(log:find("s3cret", 1, true))
   end)
 end)

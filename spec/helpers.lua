@@ -128,6 +128,38 @@ function Emulator:requests()
   return records
 end
 
+-- Starts tools/dps-emulator/connect-proxy (HTTP CONNECT, optional Basic
+-- credentials); returns { port=, requests=function, stop=function }.
+function H.start_proxy(user, password)
+  local dir = H.tmpname()
+  os.execute("mkdir -p " .. dir)
+  local creds = user and ("--user " .. user .. " --password " .. password) or ""
+  os.execute(sh(string.format(
+    "tools/dps-emulator/connect-proxy --port 0 --port-file %s/port " ..
+    "--log %s/log.jsonl --exit-after 300 %s >%s/out 2>&1 & echo $! >%s/pid",
+    dir, dir, creds, dir, dir)))
+  local proxy = { dir = dir }
+  for _ = 1, 200 do -- bounded: 10 s
+    proxy.port = tonumber(read_file(dir .. "/port") or "")
+    if proxy.port then break end
+    H.sleep(0.05)
+  end
+  proxy.pid = tonumber(read_file(dir .. "/pid"))
+  assert(proxy.port, "proxy did not start: " .. tostring(read_file(dir .. "/out")))
+  function proxy.requests()
+    local out = {}
+    for line in (read_file(dir .. "/log.jsonl") or ""):gmatch("[^\n]+") do
+      out[#out + 1] = cjson.decode(line)
+    end
+    return out
+  end
+  function proxy.stop()
+    if proxy.pid then os.execute("kill " .. proxy.pid .. " 2>/dev/null") end
+    os.execute("rm -rf " .. dir)
+  end
+  return proxy
+end
+
 -- A config table with one symmetric-key enrollment per entry.
 function H.config(opts)
   opts = opts or {}
