@@ -52,6 +52,33 @@ describe("symmetric key provisioning", function()
     assert.are.equal("application/json", reqs[1].headers.Accept)
   end)
 
+  -- PROTOCOL.md §9 #6: the official client signs once and never renews.
+  it("reuses its SAS token while fresh and renews it before expiry", function()
+    local function expiries()
+      local out = {}
+      for _, r in ipairs(emu:requests()) do
+        out[#out + 1] = tonumber(r.headers.Authorization:match("se=(%d+)"))
+      end
+      return out
+    end
+    emu:configure(H.config{ polls = 2, enrollments = { H.sym_enrollment("dev-1") } })
+    local client = assert(dps.new(H.client_config(emu)))
+    assert(client:register())
+    client:close()
+    local se = expiries()
+    assert.are.equal(3, #se)
+    assert.are.equal(se[1], se[3]) -- one token for the whole registration
+    -- A 60 s token is always within its renewal margin: signed anew for
+    -- each request, so its expiry moves with the clock.
+    emu:configure(H.config{ polls = 2, enrollments = { H.sym_enrollment("dev-1") } })
+    client = assert(dps.new(H.client_config(emu, { sas_ttl = 60 })))
+    assert(client:register())
+    client:close()
+    se = expiries()
+    assert.are.equal(3, #se)
+    assert.is_true(se[3] > se[1])
+  end)
+
   it("derives the device key from a group key in the client", function()
     emu:configure(H.config{ enrollments = {
       { type = "symmetric_key_group", group_id = "g1",
@@ -162,6 +189,7 @@ describe("symmetric key provisioning", function()
     local res, _, code = client:register()
     assert.is_nil(res)
     assert.are.equal("DEV_AUTH_ERROR", code)
+    assert.are.equal(1, #emu:requests()) -- a 404 is not retried
     res = assert(client:register())
     assert.are.equal("assigned", res.status)
     client:close()
