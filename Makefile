@@ -43,7 +43,7 @@ HEADERS  := $(wildcard csrc/*.h)
 
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
-.PHONY: all deps test test-unit test-valgrind test-emulator test-specs \
+.PHONY: all deps test test-unit test-valgrind test-emulator test-specs test-notpm \
         test-asan demo install uninstall clean fuzz bench
 
 all: dps/core.so
@@ -57,6 +57,15 @@ build/lua%/dps/core.so: $(CORE_SRC) csrc/lua_dps.c $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(shell pkg-config --cflags lua$* 2>/dev/null || echo -I/usr/include/lua$*) \
 	  $(ALL_CFLAGS) -shared -o $@ $(CORE_SRC) csrc/lua_dps.c $(LIBS)
+
+# A build without tpm2-tss, as for devices without a TPM.
+NOTPM_SRC := $(filter-out csrc/dps_tpm.c,$(CORE_SRC)) csrc/dps_tpm_none.c
+build/notpm/dps/core.so: $(NOTPM_SRC) csrc/lua_dps.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(shell pkg-config --cflags lua5.4) -std=c11 $(WARN) -fPIC \
+	  $(shell pkg-config --cflags libcurl json-c libcrypto) $(CFLAGS) \
+	  -shared -o $@ $(sort $(NOTPM_SRC)) csrc/lua_dps.c \
+	  $(shell pkg-config --libs libcurl json-c libcrypto)
 
 build/asan/dps/core.so: $(CORE_SRC) csrc/lua_dps.c $(HEADERS)
 	@mkdir -p $(dir $@)
@@ -87,6 +96,7 @@ test: deps
 	$(MAKE) test-emulator
 	$(MAKE) test-specs
 	$(MAKE) test-asan
+	$(MAKE) test-notpm
 	$(MAKE) test-valgrind
 	@echo "make test: all suites passed"
 
@@ -106,6 +116,9 @@ test-specs: build/lua5.4/dps/core.so build/lua5.1/dps/core.so
 
 test-asan: build/asan/dps/core.so
 	LUA_VERSION=asan sh scripts/run-specs
+
+test-notpm: build/notpm/dps/core.so
+	LUA_PATH="lua/?.lua;;" LUA_CPATH="build/notpm/?.so;;" lua5.4 tests/notpm.lua
 
 demo: deps dps/core.so
 	@sh scripts/demo
