@@ -130,6 +130,23 @@ describe("symmetric key provisioning", function()
     end
   end)
 
+  it("reads a Retry-After given as an HTTP-date against the answer's Date", function()
+    -- Three seconds after now, in the IMF-fixdate form (C locale names).
+    local when = os.date("!%a, %d %b %Y %H:%M:%S GMT", os.time() + 3)
+    emu:configure(H.config{ enrollments = { H.sym_enrollment("dev-1", {
+      faults = { { kind = "retry_after", value = when, on = "register" } } }) } })
+    local client = assert(dps.new(H.client_config(emu)))
+    assert(client:register())
+    client:close()
+    local reqs = emu:requests()
+    assert.are.equal(202, reqs[1].status)
+    -- The date was 2-3 s ahead of the answer (whole seconds): the poll
+    -- waited for it, where the enrollment's own Retry-After is 1 s and the
+    -- official client would have taken the date for 1 s as well.
+    assert.is_true(reqs[2].time - reqs[1].time >= 1.5,
+                   "polled after " .. (reqs[2].time - reqs[1].time) .. " s")
+  end)
+
   it("reuses one TLS connection for the register request and its polls", function()
     emu:configure(H.config{ polls = 2, enrollments = { H.sym_enrollment("dev-1") } })
     local client = assert(dps.new(H.client_config(emu)))
