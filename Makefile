@@ -5,6 +5,7 @@
 #   make demo         provision a device against the local emulator
 #   make install      install the Lua module (PREFIX, DESTDIR)
 #   make TPM=0        build without TPM support (no tpm2-tss needed)
+#   make CRYPTO=mbedtls  crypto and X.509 over mbedTLS 2.28, no libcrypto
 
 LUA_VERSION ?= 5.1
 PREFIX      ?= /usr/local
@@ -19,7 +20,23 @@ TPM ?= $(HAVE_TSS)
 # A clock before the build date is a clock that was never set.
 BUILD_EPOCH := $(or $(SOURCE_DATE_EPOCH),$(shell date +%s))
 
-PKGS := libcurl json-c libcrypto
+# The crypto seam (dps_crypto.h, dps_x509.h) has two backends: OpenSSL,
+# and mbedTLS for OpenWrt, whose base image has no libcrypto. Debian's
+# mbedTLS ships no .pc file, hence plain -l flags.
+CRYPTO ?= openssl
+MBEDTLS_CRYPTO_SRC := csrc/dps_crypto_mbedtls.c csrc/dps_x509_mbedtls.c
+MBEDTLS_LIBS := -lmbedx509 -lmbedcrypto
+ifeq ($(CRYPTO),mbedtls)
+CRYPTO_SRC  := $(MBEDTLS_CRYPTO_SRC)
+CRYPTO_PKGS :=
+CRYPTO_LIBS := $(MBEDTLS_LIBS)
+else
+CRYPTO_SRC  := csrc/dps_crypto_openssl.c csrc/dps_x509.c
+CRYPTO_PKGS := libcrypto
+CRYPTO_LIBS :=
+endif
+
+PKGS := libcurl json-c $(CRYPTO_PKGS)
 ifeq ($(TPM),1)
 PKGS += tss2-esys tss2-tctildr tss2-mu tss2-rc
 TPM_SRC := csrc/dps_tpm.c
@@ -31,20 +48,21 @@ WARN    := -Wall -Wextra -Werror
 CFLAGS  ?= -O2 -g
 ALL_CFLAGS = -std=c11 $(WARN) -fPIC -DDPS_BUILD_EPOCH=$(BUILD_EPOCH) \
              $(shell pkg-config --cflags $(PKGS)) $(CFLAGS)
-LIBS     = $(shell pkg-config --libs $(PKGS))
+LIBS     = $(shell pkg-config --libs $(PKGS)) $(CRYPTO_LIBS)
 LUA_INCDIR ?=
 LUA_INC  = $(if $(LUA_INCDIR),-I$(LUA_INCDIR),$(shell pkg-config --cflags lua$(LUA_VERSION) 2>/dev/null || echo -I/usr/include/lua$(LUA_VERSION)))
 
 CORE_SRC := csrc/prov_device_ll_client.c csrc/prov_options.c \
             csrc/prov_attest.c csrc/prov_sm.c csrc/prov_json.c \
-            csrc/dps_http.c csrc/dps_sas.c csrc/dps_crypto_openssl.c \
-            csrc/dps_x509.c csrc/dps_error.c $(TPM_SRC)
+            csrc/dps_http.c csrc/dps_sas.c $(CRYPTO_SRC) csrc/dps_pem_input.c \
+            csrc/dps_encoding.c \
+            csrc/dps_error.c $(TPM_SRC)
 HEADERS  := $(wildcard csrc/*.h)
 
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 .PHONY: all deps test test-unit test-valgrind test-emulator test-specs test-notpm \
-        test-asan demo install uninstall clean fuzz bench
+        test-asan test-mbedtls demo install uninstall clean fuzz bench
 
 all: dps/core.so
 
@@ -84,6 +102,22 @@ build/unit-plain/%: tests/c/%.c $(CORE_SRC) $(HEADERS) tests/c/testing.h
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Icsrc -Itests/c -o $@ $< $(CORE_SRC) $(LIBS)
 
+# The unit tests that touch the seam, over the mbedTLS backend whatever
+# CRYPTO says. test_x509 itself calls ERR_peek_error (it checks that the
+# OpenSSL backend leaves no error queued), so it alone links libcrypto.
+MBEDTLS_CORE_SRC := $(filter-out $(CRYPTO_SRC),$(CORE_SRC)) $(MBEDTLS_CRYPTO_SRC)
+MBEDTLS_PKGS := $(filter-out libcrypto,$(PKGS))
+UNIT_MBEDTLS := build/unit-mbedtls/test_sas build/unit-mbedtls/test_x509 \
+                build/unit-mbedtls/test_client
+
+build/unit-mbedtls/%: tests/c/%.c $(MBEDTLS_CORE_SRC) $(HEADERS) tests/c/testing.h
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 $(WARN) -DDPS_BUILD_EPOCH=$(BUILD_EPOCH) \
+	  $(shell pkg-config --cflags $(MBEDTLS_PKGS)) $(CFLAGS) $(SAN) \
+	  -Icsrc -Itests/c -o $@ $< $(MBEDTLS_CORE_SRC) \
+	  $(shell pkg-config --libs $(MBEDTLS_PKGS)) $(MBEDTLS_LIBS) \
+	  $(if $(filter test_x509,$*),-lcrypto)
+
 build/provision_c: examples/provision.c $(CORE_SRC) $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Icsrc -o $@ $< $(CORE_SRC) $(LIBS)
@@ -97,6 +131,7 @@ test: deps
 	$(MAKE) test-specs
 	$(MAKE) test-asan
 	$(MAKE) test-notpm
+	$(MAKE) test-mbedtls
 	$(MAKE) test-valgrind
 	@echo "make test: all suites passed"
 
@@ -106,6 +141,9 @@ test-unit: $(UNIT_TESTS)
 test-valgrind: $(UNIT_PLAIN) build/lua5.4/dps/core.so build/provision_c
 	@VALGRIND=1 sh scripts/run-unit-tests $(UNIT_PLAIN)
 	@sh scripts/run-valgrind-e2e
+
+test-mbedtls: $(UNIT_MBEDTLS)
+	@sh scripts/run-unit-tests $(UNIT_MBEDTLS)
 
 test-emulator:
 	$(PYTHON) -m unittest discover -s tools/dps-emulator/tests

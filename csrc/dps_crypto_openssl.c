@@ -5,6 +5,7 @@
  * validation and lowercase unpadded base32.
  */
 #include "dps_crypto.h"
+#include "dps_encoding.h"
 
 #include <limits.h>
 #include <stdlib.h>
@@ -61,29 +62,6 @@ char *dps_base64_encode(const uint8_t *data, size_t len)
     return text;
 }
 
-static int is_base64_char(char c)
-{
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-           (c >= '0' && c <= '9') || c == '+' || c == '/';
-}
-
-/* EVP_DecodeBlock alone is lenient (skips surrounding whitespace, takes
- * odd padding) and does not report how much of its output is padding, so
- * the text is checked here first. Returns the padding count, or -1. */
-static int base64_check(const char *text, size_t len)
-{
-    size_t i, pad = 0;
-
-    if (len % 4 != 0)
-        return -1;
-    if (len > 0 && text[len - 1] == '=')
-        pad = (len > 1 && text[len - 2] == '=') ? 2 : 1;
-    for (i = 0; i < len - pad; i++)
-        if (!is_base64_char(text[i]))
-            return -1;
-    return (int)pad;
-}
-
 int dps_base64_decode(const char *text, uint8_t **out, size_t *out_len)
 {
     size_t len;
@@ -93,7 +71,7 @@ int dps_base64_decode(const char *text, uint8_t **out, size_t *out_len)
     if (!text || !out || !out_len)
         return -1;
     len = strlen(text);
-    pad = base64_check(text, len);
+    pad = dps_base64_check(text, len);
     if (pad < 0 || len > INT_MAX)
         return -1;
     /* One spare byte so that empty input still yields a malloc'd buffer. */
@@ -111,36 +89,6 @@ int dps_base64_decode(const char *text, uint8_t **out, size_t *out_len)
     *out = buf;
     *out_len = (size_t)n - (size_t)pad;
     return 0;
-}
-
-char *dps_base32_lower(const uint8_t *data, size_t len)
-{
-    static const char alphabet[] = "abcdefghijklmnopqrstuvwxyz234567";
-    char *text, *p;
-    uint32_t bits = 0; /* the low nbits bits are not yet emitted */
-    int nbits = 0;
-    size_t i;
-
-    if ((!data && len) || len > (SIZE_MAX - 5) / 8)
-        return NULL;
-    text = malloc((len * 8 + 4) / 5 + 1);
-    if (!text)
-        return NULL;
-    p = text;
-    for (i = 0; i < len; i++) {
-        bits = (bits << 8) | data[i];
-        nbits += 8;
-        while (nbits >= 5) {
-            nbits -= 5;
-            *p++ = alphabet[(bits >> nbits) & 31];
-        }
-    }
-    /* The last partial group is left-aligned and zero-filled; RFC 4648
-     * would then pad with '=', which TPM registration ids leave out. */
-    if (nbits > 0)
-        *p++ = alphabet[(bits << (5 - nbits)) & 31];
-    *p = '\0';
-    return text;
 }
 
 int dps_random_bytes(uint8_t *out, size_t len)

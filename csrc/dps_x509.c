@@ -12,6 +12,7 @@
 #include "dps_x509.h"
 #include "dps_crypto.h"
 #include "dps_error.h"
+#include "dps_pem_input.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -26,170 +27,14 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
-/* Certificates and keys are a few KB; a chain of ten is under 32 KB. A
- * cap stops a wrong path (a log, a disk image) from being slurped. */
-#define MAX_PEM_FILE (1024 * 1024)
-
-
-/* What the user gave: text to parse, and how to name it in errors. */
-struct pem_input {
-    const char *path;   /* NULL when the argument was PEM text */
-    char *buf;          /* file contents (owned) or the text (borrowed) */
-    size_t len;
-};
-
 /* What the key's password callback saw, to tell the failures apart. */
 struct password {
     const char *text; /* may be NULL */
     int asked;        /* the key turned out to be encrypted */
 };
 
-/* The header says PEM text starts with "-----BEGIN"; searching anywhere
- * also catches text with a leading "Bag Attributes" block (openssl pkcs12
- * output). Taking such text for a path would print it in the error. */
-static int is_pem_text(const char *arg)
-{
-    return strstr(arg, "-----BEGIN") != NULL;
-}
 
-static int is_base64_char(char c)
-{
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-           (c >= '0' && c <= '9') || c == '+' || c == '/' || c == '=';
-}
-
-/* A long run of Base64 with no '.' is more likely a bare DER key pasted
- * in place of a path than a file name; such "paths" are not echoed. */
-static int looks_like_blob(const char *s)
-{
-    size_t n = 0;
-
-    for (; *s; s++, n++)
-        if (!is_base64_char(*s))
-            return 0;
-    return n >= 64;
-}
-
-/* Copies a path for an error message: control bytes become '?', long
- * paths are cut, and anything that may be key material is withheld. */
-static void printable_path(const char *path, char *out, size_t outlen)
-{
-    size_t i;
-
-    if (looks_like_blob(path)) {
-        snprintf(out, outlen, "(not shown)");
-        return;
-    }
-    for (i = 0; path[i] && i + 1 < outlen; i++)
-        out[i] = ((unsigned char)path[i] < 0x20 || path[i] == 0x7f)
-                     ? '?' : path[i];
-    out[i] = '\0';
-    if (path[i] && outlen > 4)
-        memcpy(out + outlen - 4, "...", 4);
-}
-
-/* Moves a growing file buffer to a bigger block; the old one is wiped
- * first because it may hold part of a private key (realloc would not). */
-static char *grow(char *buf, size_t len, size_t cap)
-{
-    char *bigger = malloc(cap);
-
-    if (bigger && len)
-        memcpy(bigger, buf, len);
-    dps_wipe(buf, len);
-    free(buf);
-    return bigger;
-}
-
-/* Reads a whole file into in->buf. Returns 0, or an errno value. */
-static int read_file(const char *path, struct pem_input *in)
-{
-    size_t cap = 4096, got;
-    FILE *f;
-    int e = 0, eof = 0;
-
-    errno = 0;
-    f = fopen(path, "rb");
-    if (!f)
-        return errno ? errno : EIO;
-    in->len = 0;
-    in->buf = malloc(cap);
-    while (in->buf && !eof && !e) {
-        if (in->len == cap) {
-            if (cap >= MAX_PEM_FILE) {
-                e = EFBIG;
-                break;
-            }
-            cap *= 2;
-            in->buf = grow(in->buf, in->len, cap);
-            continue;
-        }
-        errno = 0;
-        got = fread(in->buf + in->len, 1, cap - in->len, f);
-        in->len += got;
-        /* A directory opens fine on Linux; reading it gives EISDIR. */
-        if (got == 0 && ferror(f))
-            e = errno ? errno : EIO;
-        eof = got == 0;
-    }
-    fclose(f);
-    return in->buf ? e : ENOMEM;
-}
-
-static void free_input(struct pem_input *in)
-{
-    if (in->path && in->buf) {
-        dps_wipe(in->buf, in->len);
-        free(in->buf);
-    }
-    in->buf = NULL;
-}
-
-/* Fills in from a PEM text or a path; on failure says which file. */
-static int load_input(const char *arg, const char *what,
-                      struct pem_input *in, char *err, size_t errlen)
-{
-    char shown[256];
-    int e;
-
-    in->path = NULL;
-    in->buf = NULL;
-    in->len = 0;
-    if (is_pem_text(arg)) {
-        /* The PEM reader wants "-----BEGIN" at the start of a line, so
-         * indentation (from a config file, say) is dropped here. */
-        while (*arg == ' ' || *arg == '\t' || *arg == '\r' || *arg == '\n')
-            arg++;
-        in->buf = (char *)arg; /* borrowed; only read through a BIO */
-        in->len = strlen(arg);
-        return 0;
-    }
-    in->path = arg;
-    e = read_file(arg, in);
-    if (e == 0)
-        return 0;
-    free_input(in);
-    printable_path(arg, shown, sizeof shown);
-    dps_set_error(err, errlen, "cannot read %s file '%s': %s", what, shown,
-            e == EFBIG ? "file too large" : strerror(e));
-    return -1;
-}
-
-/* "certificate is not valid PEM", naming the file if there was one. */
-static void not_pem(const struct pem_input *in, const char *subject,
-                    char *err, size_t errlen)
-{
-    char shown[256];
-
-    if (!in->path) {
-        dps_set_error(err, errlen, "%s is not valid PEM", subject);
-        return;
-    }
-    printable_path(in->path, shown, sizeof shown);
-    dps_set_error(err, errlen, "%s is not valid PEM (file '%s')", subject, shown);
-}
-
-static BIO *input_bio(const struct pem_input *in)
+static BIO *input_bio(const struct dps_pem_input *in)
 {
     /* Files are capped above; only absurd PEM text exceeds an int. */
     if (in->len > INT_MAX)
@@ -198,7 +43,7 @@ static BIO *input_bio(const struct pem_input *in)
 }
 
 /* The first certificate in the input: the leaf when it holds a chain. */
-static X509 *read_cert(const struct pem_input *in, char *err, size_t errlen)
+static X509 *read_cert(const struct dps_pem_input *in, char *err, size_t errlen)
 {
     BIO *bio = input_bio(in);
     X509 *x = NULL;
@@ -209,7 +54,7 @@ static X509 *read_cert(const struct pem_input *in, char *err, size_t errlen)
         x = PEM_read_bio_X509(bio, NULL, NULL, NULL);
     BIO_free(bio);
     if (!x)
-        not_pem(in, "certificate", err, errlen);
+        dps_pem_not_pem(in, "certificate", err, errlen);
     return x;
 }
 
@@ -231,7 +76,7 @@ static int password_cb(char *buf, int size, int rwflag, void *u)
     return (int)len;
 }
 
-static EVP_PKEY *read_key(const struct pem_input *in, const char *password,
+static EVP_PKEY *read_key(const struct dps_pem_input *in, const char *password,
                           char *err, size_t errlen)
 {
     struct password pw = {password, 0};
@@ -250,7 +95,7 @@ static EVP_PKEY *read_key(const struct pem_input *in, const char *password,
     else if (pw.asked)
         dps_set_error(err, errlen, "wrong key password");
     else
-        not_pem(in, "private key", err, errlen);
+        dps_pem_not_pem(in, "private key", err, errlen);
     return NULL;
 }
 
@@ -339,14 +184,14 @@ static char *read_cn(X509 *x, char *err, size_t errlen)
 static int check_key(X509 *x, const char *key, const char *password,
                      char *err, size_t errlen)
 {
-    struct pem_input in;
+    struct dps_pem_input in;
     EVP_PKEY *pkey;
     int rc = -1;
 
-    if (load_input(key, "key", &in, err, errlen) != 0)
+    if (dps_pem_load(key, "key", &in, err, errlen) != 0)
         return -1;
     pkey = read_key(&in, password, err, errlen);
-    free_input(&in);
+    dps_pem_free(&in);
     if (!pkey)
         return -1;
     /* Compares public halves only; works for RSA and EC alike. */
@@ -361,7 +206,7 @@ static int check_key(X509 *x, const char *key, const char *password,
 int dps_x509_check(const char *cert, const char *key, const char *password,
                    int64_t now_s, char **cn, char *err, size_t errlen)
 {
-    struct pem_input in;
+    struct dps_pem_input in;
     X509 *x = NULL;
     char *name = NULL;
 
@@ -378,9 +223,9 @@ int dps_x509_check(const char *cert, const char *key, const char *password,
     /* Order: what the user can least guess comes first (files, then
      * password, then pairing), the clock last since it is the one cause
      * outside the files. Each step stops the chain with its message. */
-    if (load_input(cert, "certificate", &in, err, errlen) == 0) {
+    if (dps_pem_load(cert, "certificate", &in, err, errlen) == 0) {
         x = read_cert(&in, err, errlen);
-        free_input(&in);
+        dps_pem_free(&in);
     }
     if (x && check_key(x, key, password, err, errlen) == 0 &&
         check_dates(x, now_s, err, errlen) == 0)

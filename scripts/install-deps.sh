@@ -4,7 +4,7 @@
 set -eu
 
 PKGS="build-essential pkg-config
-      libcurl4-openssl-dev libjson-c-dev libssl-dev
+      libcurl4-openssl-dev libjson-c-dev libssl-dev libmbedtls-dev
       lua5.1 liblua5.1-0-dev lua5.4 liblua5.4-dev
       lua-cjson lua-busted luarocks
       libtss2-dev swtpm swtpm-tools tpm2-tools

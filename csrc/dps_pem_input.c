@@ -1,0 +1,163 @@
+#define _POSIX_C_SOURCE 200809L
+#include "dps_pem_input.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dps_crypto.h"
+#include "dps_error.h"
+
+/* Certificates and keys are a few KB; a chain of ten is under 32 KB. A
+ * cap stops a wrong path (a log, a disk image) from being slurped. */
+#define MAX_PEM_FILE (1024 * 1024)
+
+/* The header says PEM text starts with "-----BEGIN"; searching anywhere
+ * also catches text with a leading "Bag Attributes" block (openssl pkcs12
+ * output). Taking such text for a path would print it in the error. */
+static int is_pem_text(const char *arg)
+{
+    return strstr(arg, "-----BEGIN") != NULL;
+}
+
+static int is_base64_char(char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+           (c >= '0' && c <= '9') || c == '+' || c == '/' || c == '=';
+}
+
+/* A long run of Base64 with no '.' is more likely a bare DER key pasted
+ * in place of a path than a file name; such "paths" are not echoed. */
+static int looks_like_blob(const char *s)
+{
+    size_t n = 0;
+
+    for (; *s; s++, n++)
+        if (!is_base64_char(*s))
+            return 0;
+    return n >= 64;
+}
+
+/* Copies a path for an error message: control bytes become '?', long
+ * paths are cut, and anything that may be key material is withheld. */
+static void printable_path(const char *path, char *out, size_t outlen)
+{
+    size_t i;
+
+    if (looks_like_blob(path)) {
+        snprintf(out, outlen, "(not shown)");
+        return;
+    }
+    for (i = 0; path[i] && i + 1 < outlen; i++)
+        out[i] = ((unsigned char)path[i] < 0x20 || path[i] == 0x7f)
+                     ? '?' : path[i];
+    out[i] = '\0';
+    if (path[i] && outlen > 4)
+        memcpy(out + outlen - 4, "...", 4);
+}
+
+/* Moves a growing file buffer to a bigger block; the old one is wiped
+ * first because it may hold part of a private key (realloc would not). */
+static char *grow(char *buf, size_t len, size_t cap)
+{
+    char *bigger = malloc(cap);
+
+    if (bigger && len)
+        memcpy(bigger, buf, len);
+    dps_wipe(buf, len);
+    free(buf);
+    return bigger;
+}
+
+/* Reads a whole file into in->buf and NUL-terminates it. Returns 0, or
+ * an errno value. The buffer always keeps one byte free for the NUL. */
+static int read_file(const char *path, struct dps_pem_input *in)
+{
+    size_t cap = 4096, got;
+    FILE *f;
+    int e = 0, eof = 0;
+
+    errno = 0;
+    f = fopen(path, "rb");
+    if (!f)
+        return errno ? errno : EIO;
+    in->len = 0;
+    in->buf = malloc(cap);
+    while (in->buf && !eof && !e) {
+        if (in->len == cap - 1) {
+            if (cap >= MAX_PEM_FILE) {
+                e = EFBIG;
+                break;
+            }
+            cap *= 2;
+            in->buf = grow(in->buf, in->len, cap);
+            continue;
+        }
+        errno = 0;
+        got = fread(in->buf + in->len, 1, cap - 1 - in->len, f);
+        in->len += got;
+        /* A directory opens fine on Linux; reading it gives EISDIR. */
+        if (got == 0 && ferror(f))
+            e = errno ? errno : EIO;
+        eof = got == 0;
+    }
+    fclose(f);
+    if (!in->buf)
+        return ENOMEM;
+    in->buf[in->len] = '\0';
+    return e;
+}
+
+void dps_pem_free(struct dps_pem_input *in)
+{
+    if (in->path && in->buf) {
+        dps_wipe(in->buf, in->len);
+        free(in->buf);
+    }
+    in->buf = NULL;
+}
+
+/* Fills in from a PEM text or a path; on failure says which file. */
+int dps_pem_load(const char *arg, const char *what,
+                      struct dps_pem_input *in, char *err, size_t errlen)
+{
+    char shown[256];
+    int e;
+
+    in->path = NULL;
+    in->buf = NULL;
+    in->len = 0;
+    if (is_pem_text(arg)) {
+        /* OpenSSL's PEM reader wants "-----BEGIN" at the start of a
+         * line, so indentation (from a config file, say) is dropped. */
+        while (*arg == ' ' || *arg == '\t' || *arg == '\r' || *arg == '\n')
+            arg++;
+        in->buf = (char *)arg; /* borrowed; only ever read */
+        in->len = strlen(arg);
+        return 0;
+    }
+    in->path = arg;
+    e = read_file(arg, in);
+    if (e == 0)
+        return 0;
+    dps_pem_free(in);
+    printable_path(arg, shown, sizeof shown);
+    dps_set_error(err, errlen, "cannot read %s file '%s': %s", what, shown,
+            e == EFBIG ? "file too large" : strerror(e));
+    return -1;
+}
+
+/* "certificate is not valid PEM", naming the file if there was one. */
+void dps_pem_not_pem(const struct dps_pem_input *in, const char *subject,
+                    char *err, size_t errlen)
+{
+    char shown[256];
+
+    if (!in->path) {
+        dps_set_error(err, errlen, "%s is not valid PEM", subject);
+        return;
+    }
+    printable_path(in->path, shown, sizeof shown);
+    dps_set_error(err, errlen, "%s is not valid PEM (file '%s')", subject, shown);
+}
