@@ -95,7 +95,8 @@ describe("resilience", function()
     assert.are.equal("TIMEOUT", code)
     assert.matches("2 s", err)
     assert.is_true(took >= 2 - 0.05, "took " .. took)
-    assert.is_true(took < 5, "took " .. took)
+    -- Generous: a loaded CI machine must not fail it, a hang still does.
+    assert.is_true(took < 8, "took " .. took)
     client:close()
   end)
 
