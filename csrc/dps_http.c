@@ -44,7 +44,6 @@ struct dps_http {
     bool body_too_large;
     char retry_after[DPS_HEADER_MAX];
     char date[DPS_HEADER_MAX];
-    char request_id[DPS_HEADER_MAX];
     char errbuf[CURL_ERROR_SIZE];
     /* sockets libcurl asked us to watch */
     PROV_DEVICE_POLLFD fds[DPS_MAX_SOCKETS];
@@ -120,13 +119,11 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *ctx)
     /* A new status line (proxy CONNECT answer, 100-continue) starts a
      * new header block: forget what the previous one said. */
     if (len > 5 && strncmp(line, "HTTP/", 5) == 0) {
-        h->retry_after[0] = h->date[0] = h->request_id[0] = '\0';
+        h->retry_after[0] = h->date[0] = '\0';
     } else if (header_is(line, len, "retry-after")) {
         copy_header_value(h->retry_after, line + 12, len - 12);
     } else if (header_is(line, len, "date")) {
         copy_header_value(h->date, line + 5, len - 5);
-    } else if (header_is(line, len, "x-ms-request-id")) {
-        copy_header_value(h->request_id, line + 16, len - 16);
     }
     return len;
 }
@@ -330,7 +327,7 @@ static void clear_request(dps_http *h)
     h->body = NULL;
     h->body_len = h->body_cap = 0;
     h->body_too_large = false;
-    h->retry_after[0] = h->date[0] = h->request_id[0] = '\0';
+    h->retry_after[0] = h->date[0] = '\0';
     h->errbuf[0] = '\0';
 }
 
@@ -581,7 +578,6 @@ static void fill_response(dps_http *h, CURLcode rc, dps_http_response *r)
     h->body_len = h->body_cap = 0;
     r->retry_after = dup_header(h->retry_after);
     r->date = dup_header(h->date);
-    r->request_id = dup_header(h->request_id);
 }
 
 /* Tells libcurl which of its sockets are ready, without waiting: a
@@ -699,6 +695,5 @@ void dps_http_response_free(dps_http_response *r)
     free(r->body);
     free(r->retry_after);
     free(r->date);
-    free(r->request_id);
     memset(r, 0, sizeof(*r));
 }

@@ -40,7 +40,6 @@ typedef struct {
     size_t body_len;
     char *retry_after;           /* header values or NULL */
     char *date;
-    char *request_id;            /* x-ms-request-id */
     /* on failure (status == 0): */
     int curl_code;
     bool retryable;              /* network trouble, not configuration */
