@@ -98,6 +98,9 @@ build/unit/%: tests/c/%.c $(CORE_SRC) $(HEADERS) tests/c/testing.h
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(SAN) -Icsrc -Itests/c -o $@ $< $(CORE_SRC) $(LIBS)
 
+# test_wipe records every dps_wipe call through the linker.
+build/unit/test_wipe build/unit-plain/test_wipe: ALL_CFLAGS += -Wl,--wrap=dps_wipe
+
 build/unit-plain/%: tests/c/%.c $(CORE_SRC) $(HEADERS) tests/c/testing.h
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Icsrc -Itests/c -o $@ $< $(CORE_SRC) $(LIBS)

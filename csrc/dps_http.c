@@ -7,6 +7,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "dps_http.h"
+#include "dps_crypto.h"
 #include "dps_error.h"
 
 #include <curl/curl.h>
@@ -309,17 +310,29 @@ oom:
     return NULL;
 }
 
+/* dps_wipe, not memset: a memset before free() is dead code to the
+ * optimiser and was indeed gone at -O2. */
 static void free_secret(char *s)
 {
     if (s) {
-        memset(s, 0, strlen(s));
+        dps_wipe(s, strlen(s));
         free(s);
     }
 }
 
+/* The header list holds the Authorization header: a working SAS token. */
+static void free_headers(struct curl_slist *list)
+{
+    struct curl_slist *item;
+    for (item = list; item; item = item->next)
+        if (item->data)
+            dps_wipe(item->data, strlen(item->data));
+    curl_slist_free_all(list);
+}
+
 static void clear_request(dps_http *h)
 {
-    curl_slist_free_all(h->headers);
+    free_headers(h->headers);
     h->headers = NULL;
     free(h->request_body);
     h->request_body = NULL;

@@ -76,6 +76,8 @@ static char *sign_encoded(const char *text, dps_sas_signer sign, void *ctx)
     b64 = dps_base64_encode(mac, sizeof mac);
     if (b64)
         sig = dps_url_encode(b64);
+    if (b64)
+        dps_wipe(b64, strlen(b64));
     free(b64);
     dps_wipe(mac, sizeof mac);
     return sig;
@@ -133,6 +135,9 @@ char *dps_sas_token(const char *resource, uint64_t expiry,
 done:
     free(sr);
     free(to_sign);
+    /* The signature alone, with sr and se, is a working token. */
+    if (sig)
+        dps_wipe(sig, strlen(sig));
     free(sig);
     return token;
 }

@@ -56,6 +56,7 @@
 
 #include "lua_compat.h"
 #include "prov_device_ll_client.h"
+#include "dps_crypto.h"
 #include "dps_tpm.h"
 
 #define CLIENT_MT "dps.core client"
@@ -874,6 +875,14 @@ static int l_hub_connection_string(lua_State *L)
     return 1;
 }
 
+/* A SAS token is a credential until it expires: wiped, not just freed. */
+static void free_token(char *token)
+{
+    if (token)
+        dps_wipe(token, strlen(token));
+    free(token);
+}
+
 /* client:hub_sas_token(ttl_s [, resource]) -> token | nil, msg, code */
 static int l_hub_sas_token(lua_State *L)
 {
@@ -891,14 +900,14 @@ static int l_hub_sas_token(lua_State *L)
     r = Prov_Device_LL_Get_Hub_Sas_Token(c->h, resource, (uint32_t)ttl,
                                          &token);
     if (r != PROV_DEVICE_RESULT_OK || token == NULL) {
-        free(token);
+        free_token(token);
         return push_failure(L, c, r != PROV_DEVICE_RESULT_OK
                                       ? r : PROV_DEVICE_RESULT_ERROR);
     }
     /* Only a memory error can raise here; the token would leak then,
      * which is the lesser evil next to a second copy in a buffer. */
     lua_pushstring(L, token);
-    free(token);
+    free_token(token);
     return 1;
 }
 

@@ -239,6 +239,8 @@ static PROV_DEVICE_RESULT import_blob(PROV_DEVICE_LL_HANDLE h,
         return prov_fail(h, PROV_DEVICE_RESULT_PARSING,
                          "the service's authenticationKey is not Base64");
     rc = dps_tpm_import_key(h->attest.tpm, blob, len, err, sizeof(err));
+    /* Encrypted to this TPM, but it wraps a key: no copy left behind. */
+    dps_wipe(blob, len);
     free(blob);
     if (rc != 0)
         return prov_fail(h, PROV_DEVICE_RESULT_KEY_ERROR, err);
