@@ -9,8 +9,10 @@
 #include "dps_http.h"
 #include "dps_crypto.h"
 #include "dps_error.h"
+#include "dps_failure.h"
 
 #include <curl/curl.h>
+#include <errno.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -488,81 +490,50 @@ int dps_http_start(dps_http *h, const char *method, const char *url,
     }
     set_transfer(h, method, url);
     if (curl_multi_add_handle(h->multi, h->easy) != CURLM_OK) {
-        dps_set_error(err, errlen, "libcurl refused the transfer");
-        return -1;
+        dps_set_error(err, errlen, "out of memory (libcurl refused the "
+                      "transfer)");
+        return -2;
     }
     h->busy = true;
     return 0;
 oom:
     dps_set_error(err, errlen, "out of memory");
-    return -1;
+    return -2;
 }
 
-/* Our own words for libcurl's codes: on OpenWrt curl_easy_strerror()
- * may say only "Error". Also decides whether a retry can help. */
-static void describe_failure(dps_http *h, CURLcode rc, dps_http_response *r)
+/* Our own words for libcurl's codes (on OpenWrt curl_easy_strerror()
+ * may say only "Error"); whether a retry can help comes from the one
+ * failure table, dps_failure.c. */
+static void describe_failure(dps_http *h, CURLcode rc, int os_error,
+                             dps_http_response *r)
 {
-    const char *what;
-    bool retry = true;
-    PROV_DEVICE_RESULT result = PROV_DEVICE_RESULT_TRANSPORT;
+    dps_transport_facts facts;
+    const dps_failure *f;
+    const char *alert;
+    long proxy_status = 0, connect_errno = 0;
+    char what[160];
 
-    switch (rc) {
-    case CURLE_COULDNT_RESOLVE_HOST:
-        what = "cannot resolve the service host name";
-        break;
-    case CURLE_COULDNT_RESOLVE_PROXY:
-        what = "cannot resolve the proxy host name";
-        break;
-    case CURLE_COULDNT_CONNECT:
-        what = "cannot connect to the service";
-        break;
-    case CURLE_OPERATION_TIMEDOUT:
-        what = "the service did not answer in time";
-        break;
-    case CURLE_PEER_FAILED_VERIFICATION:
-        what = "the service's TLS certificate could not be verified "
-               "(unknown CA, wrong host name or expired certificate; "
-               "check trusted_certs and the clock)";
-        retry = false;
-        break;
-    case CURLE_SSL_CACERT_BADFILE:
-        what = "cannot read the trusted_certs CA bundle";
-        retry = false;
-        break;
-    case CURLE_SSL_CERTPROBLEM:
-    case CURLE_SSL_CIPHER:
-        what = "the client certificate or key could not be used";
-        retry = false;
-        result = PROV_DEVICE_RESULT_KEY_ERROR;
-        break;
-    case CURLE_SSL_CONNECT_ERROR:
-        what = "the TLS handshake failed";
-        break;
-    case CURLE_GOT_NOTHING:
-        what = "the service closed the connection without answering";
-        break;
-    case CURLE_PARTIAL_FILE:
-    case CURLE_RECV_ERROR:
-        what = "the connection broke while receiving the answer";
-        break;
-    case CURLE_SEND_ERROR:
-        what = "the connection broke while sending the request";
-        break;
-    case CURLE_WRITE_ERROR:
-        what = h->body_too_large ? "the answer was larger than allowed"
-                                 : "out of memory while receiving";
-        break;
-    case CURLE_UNSUPPORTED_PROTOCOL:
-        what = "only https:// endpoints are supported";
-        retry = false;
-        break;
-    default:
-        what = "the HTTPS request failed";
-        break;
-    }
+    curl_easy_getinfo(h->easy, CURLINFO_HTTP_CONNECTCODE, &proxy_status);
+    curl_easy_getinfo(h->easy, CURLINFO_OS_ERRNO, &connect_errno);
+    memset(&facts, 0, sizeof facts);
+    facts.curl_code = (int)rc;
+    facts.curl_detail = h->errbuf;
+    facts.proxy_status = h->proxy && (proxy_status < 200 ||
+                                      proxy_status > 299) ? proxy_status : 0;
+    facts.os_error = connect_errno ? (int)connect_errno : os_error;
+    facts.answer_too_large = h->body_too_large;
+    f = dps_failure_for_transport(&facts);
+    alert = dps_failure_cert_alert(h->errbuf);
+    if (strcmp(f->name, "device_cert_refused") == 0 && alert)
+        snprintf(what, sizeof what, "%s (TLS alert: %s)", f->message, alert);
+    else if (strcmp(f->name, "proxy_refused") == 0)
+        snprintf(what, sizeof what, "%s (HTTP %ld)", f->message,
+                 facts.proxy_status);
+    else
+        snprintf(what, sizeof what, "%s", f->message);
     r->curl_code = (int)rc;
-    r->retryable = retry;
-    r->result = result;
+    r->retryable = f->retried;
+    r->result = f->result;
     if (h->errbuf[0] && strcmp(h->errbuf, what) != 0)
         snprintf(r->message, sizeof(r->message), "%s (curl %d: %.120s)",
                  what, (int)rc, h->errbuf);
@@ -576,11 +547,12 @@ static char *dup_header(const char *value)
     return value[0] ? strdup(value) : NULL;
 }
 
-static void fill_response(dps_http *h, CURLcode rc, dps_http_response *r)
+static void fill_response(dps_http *h, CURLcode rc, int os_error,
+                          dps_http_response *r)
 {
     memset(r, 0, sizeof(*r));
     if (rc != CURLE_OK) {
-        describe_failure(h, rc, r);
+        describe_failure(h, rc, os_error, r);
         return;
     }
     curl_easy_getinfo(h->easy, CURLINFO_RESPONSE_CODE, &r->status);
@@ -625,19 +597,23 @@ static void drive_sockets(dps_http *h, int *running)
 
 int dps_http_work(dps_http *h, dps_http_response *resp)
 {
-    int running = 0, left = 0;
+    int running = 0, left = 0, os_error;
     CURLMsg *msg;
 
     if (!h->busy)
         return 0;
+    errno = 0;
     drive_sockets(h, &running);
+    /* What the last failing system call said (e.g. EMFILE opening the
+     * CA file): libcurl does not always pass it on. */
+    os_error = errno;
     while ((msg = curl_multi_info_read(h->multi, &left)) != NULL) {
         if (msg->msg != CURLMSG_DONE || msg->easy_handle != h->easy)
             continue;
         CURLcode rc = msg->data.result;
         curl_multi_remove_handle(h->multi, h->easy);
         h->busy = false;
-        fill_response(h, rc, resp);
+        fill_response(h, rc, os_error, resp);
         clear_request(h);
         return 1;
     }

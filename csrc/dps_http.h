@@ -52,7 +52,9 @@ dps_http *dps_http_create(const dps_http_config *cfg, char *err, size_t errlen);
 void dps_http_destroy(dps_http *http);
 
 /* Starts a request. headers: NULL-terminated "Name: value" strings.
- * Returns 0, or -1 with err set (a request already running, OOM). */
+ * Returns 0; -1 with err set when the settings cannot work (a request
+ * already running, a TLS backend that cannot take what was given); -2
+ * with err set when memory ran out. */
 int dps_http_start(dps_http *http, const char *method, const char *url,
                    const char *const *headers, const char *body,
                    char *err, size_t errlen);

@@ -57,6 +57,8 @@
 #include "lua_compat.h"
 #include "prov_device_ll_client.h"
 #include "dps_crypto.h"
+#include "dps_encoding.h"
+#include "prov_endpoint.h"
 #include "dps_tpm.h"
 
 #define CLIENT_MT "dps.core client"
@@ -245,6 +247,16 @@ static int l_create(lua_State *L)
     c->state = ST_IDLE;
     luaL_setmetatable(L, CLIENT_MT);
     learn_main_thread(L);
+    {
+        char why[160];
+        if (prov_check_endpoint(uri, why, sizeof why) != 0) {
+            lua_pushnil(L);
+            lua_pushfstring(L, "endpoint %s", why);
+            lua_pushstring(L, Prov_Device_LL_Result_Name(
+                                  PROV_DEVICE_RESULT_INVALID_ARG));
+            return 3;
+        }
+    }
     c->h = Prov_Device_LL_Create(uri, scope, Prov_Device_HTTP_Protocol);
     if (c->h == NULL) {
         lua_pushnil(L);
@@ -940,8 +952,49 @@ static const luaL_Reg metamethods[] = {
     { NULL, NULL }
 };
 
+/* core.check_endpoint(s) -> true | nil, reason: the form create()
+ * accepts, for dps.new to refuse a bad endpoint by name. */
+static int l_check_endpoint(lua_State *L)
+{
+    size_t len;
+    const char *s = luaL_checklstring(L, 1, &len);
+    char why[160];
+
+    if (strlen(s) != len) {
+        lua_pushnil(L);
+        lua_pushliteral(L, "contains a NUL byte");
+        return 2;
+    }
+    if (prov_check_endpoint(s, why, sizeof why) != 0) {
+        lua_pushnil(L);
+        lua_pushstring(L, why);
+        return 2;
+    }
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* core.check_key(s) -> true | nil, reason: a symmetric or group key
+ * must be non-empty strict Base64. The reason never quotes the key. */
+static int l_check_key(lua_State *L)
+{
+    size_t len;
+    const char *s = luaL_checklstring(L, 1, &len);
+
+    if (len == 0 || strlen(s) != len || dps_base64_check(s, len) < 0) {
+        lua_pushnil(L);
+        lua_pushliteral(L, "is not valid Base64 (standard alphabet, "
+                        "padded, not empty)");
+        return 2;
+    }
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
 static const luaL_Reg functions[] = {
     { "create", l_create },
+    { "check_endpoint", l_check_endpoint },
+    { "check_key", l_check_key },
     { "version", l_version },
     { "result_name", l_result_name },
     { "tpm_available", l_tpm_available },

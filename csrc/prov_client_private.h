@@ -89,6 +89,8 @@ PROV_DEVICE_RESULT prov_fail(PROV_DEVICE_LL_HANDLE h, PROV_DEVICE_RESULT result,
                              const char *message);
 void prov_free_secret(char *s);
 bool prov_valid_registration_id(const char *id);
+/* Non-empty strict Base64, as symmetric and group keys must be. */
+bool prov_valid_key(const char *b64);
 
 /* prov_attest.c */
 PROV_DEVICE_RESULT prov_attest_prepare(PROV_DEVICE_LL_HANDLE h,

@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "dps_crypto.h"
+#include "prov_endpoint.h"
 #include "prov_json.h"
 
 /* The build date: a clock before it cannot be right (routers without an
@@ -83,41 +84,6 @@ PROV_DEVICE_RESULT prov_fail(PROV_DEVICE_LL_HANDLE h, PROV_DEVICE_RESULT result,
     return result;
 }
 
-/* Accepts "host", "host:port", "https://host[:port]" (a trailing "/"
- * is dropped) and returns "https://host[:port]". */
-static char *make_base_url(const char *uri)
-{
-    const char *host = uri;
-    size_t len, i;
-    char *url;
-
-    if (strncmp(uri, "https://", 8) == 0)
-        host = uri + 8;
-    else if (strstr(uri, "://"))
-        return NULL; /* http:// and others: TLS is not optional */
-    len = strlen(host);
-    while (len && host[len - 1] == '/')
-        len--;
-    if (len == 0)
-        return NULL;
-    for (i = 0; i < len; i++) {
-        char c = host[i];
-        /* Host names, IPv4/IPv6 literals and a port; nothing that could
-         * smuggle a path, query or credentials into the URL. */
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-              (c >= '0' && c <= '9') || c == '-' || c == '.' || c == ':' ||
-              c == '[' || c == ']'))
-            return NULL;
-    }
-    url = malloc(len + 9);
-    if (!url)
-        return NULL;
-    memcpy(url, "https://", 8);
-    memcpy(url + 8, host, len);
-    url[len + 8] = '\0';
-    return url;
-}
-
 PROV_DEVICE_LL_HANDLE Prov_Device_LL_Create(const char *uri,
     const char *scope_id, PROV_DEVICE_TRANSPORT_PROVIDER_FUNCTION protocol)
 {
@@ -130,7 +96,7 @@ PROV_DEVICE_LL_HANDLE Prov_Device_LL_Create(const char *uri,
     h = calloc(1, sizeof(*h));
     if (!h)
         return NULL;
-    h->base_url = make_base_url(uri);
+    h->base_url = prov_endpoint_url(uri);
     h->scope_id = strdup(scope_id);
     if (!h->base_url || !h->scope_id) {
         free(h->base_url);
@@ -319,6 +285,7 @@ static void send_request(PROV_DEVICE_LL_HANDLE h, prov_request_kind kind,
     const char *headers[4];
     char err[256];
     size_t n = 0;
+    int started;
     PROV_DEVICE_RESULT r;
 
     r = prov_attest_authorization(h, (int64_t)time(NULL), &auth);
@@ -347,12 +314,15 @@ static void send_request(PROV_DEVICE_LL_HANDLE h, prov_request_kind kind,
         prov_sm_on_network_error(&h->sm, now, false,
                                  PROV_DEVICE_RESULT_MEMORY, 0,
                                  "out of memory");
-    } else if (dps_http_start(h->http, request_method(kind), url, headers,
-                              kind == PROV_REQ_REGISTER ? h->register_body
-                                                        : NULL,
-                              err, sizeof(err)) != 0) {
+    } else if ((started = dps_http_start(h->http, request_method(kind), url,
+                                         headers,
+                                         kind == PROV_REQ_REGISTER
+                                             ? h->register_body : NULL,
+                                         err, sizeof(err))) != 0) {
         prov_sm_on_network_error(&h->sm, now, false,
-                                 PROV_DEVICE_RESULT_KEY_ERROR, 0, err);
+                                 started == -2 ? PROV_DEVICE_RESULT_MEMORY
+                                               : PROV_DEVICE_RESULT_KEY_ERROR,
+                                 0, err);
     } else {
         prov_sm_sent(&h->sm, now);
     }

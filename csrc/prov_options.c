@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dps_encoding.h"
+
 static PROV_DEVICE_RESULT replace_string(PROV_DEVICE_LL_HANDLE h, char **slot,
                                          const char *value, bool secret)
 {
@@ -71,6 +73,12 @@ bool prov_valid_registration_id(const char *id)
     return true;
 }
 
+bool prov_valid_key(const char *b64)
+{
+    size_t len = strlen(b64);
+    return len > 0 && dps_base64_check(b64, len) >= 0;
+}
+
 static PROV_DEVICE_RESULT set_string_option(PROV_DEVICE_LL_HANDLE h,
                                             const char *name,
                                             const char *value)
@@ -93,10 +101,20 @@ static PROV_DEVICE_RESULT set_string_option(PROV_DEVICE_LL_HANDLE h,
         return replace_string(h, &s->x509_key, value, true);
     if (strcmp(name, PROV_OPTION_X509_KEY_PASSWORD) == 0)
         return replace_string(h, &s->x509_key_password, value, true);
-    if (strcmp(name, PROV_OPTION_SYMMETRIC_KEY) == 0)
-        return replace_string(h, &s->symmetric_key, value, true);
-    if (strcmp(name, PROV_OPTION_GROUP_KEY) == 0)
-        return replace_string(h, &s->group_key, value, true);
+    if (strcmp(name, PROV_OPTION_SYMMETRIC_KEY) == 0 ||
+        strcmp(name, PROV_OPTION_GROUP_KEY) == 0) {
+        /* Refused now, not at Register_Device: a key that is not Base64
+         * can never sign a token. The message never quotes the key. */
+        if (value && !prov_valid_key(value)) {
+            char msg[120];
+            snprintf(msg, sizeof msg, "%s is not valid Base64 (standard "
+                     "alphabet, padded, not empty)", name);
+            return prov_fail(h, PROV_DEVICE_RESULT_INVALID_ARG, msg);
+        }
+        return replace_string(h, strcmp(name, PROV_OPTION_GROUP_KEY) == 0
+                                     ? &s->group_key : &s->symmetric_key,
+                              value, true);
+    }
     if (strcmp(name, PROV_OPTION_TPM_TCTI) == 0)
         return replace_string(h, &s->tpm_tcti, value, false);
     if (strcmp(name, PROV_OPTION_API_VERSION) == 0) {

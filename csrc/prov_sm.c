@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dps_failure.h"
 #include "prov_json.h"
 
 /* xorshift32 must never hold 0; used when the caller passes seed 0. */
@@ -494,19 +495,19 @@ static void on_body(prov_sm *sm, uint64_t now_ms, const prov_sm_response *resp, 
     }
 }
 
-/* Non-transient, non-2xx statuses (§3.6 recommended policy). */
-static void on_http_error(prov_sm *sm, long status, const prov_reply *rp)
+/* An answer that is not a usable success: the failure table
+ * (dps_failure.c) says whether a retry can help (§3.6, §9 #3: not every
+ * status >= 429 is transient). */
+static void on_http_failure(prov_sm *sm, uint64_t now_ms, const prov_sm_response *resp,
+                            const prov_reply *rp)
 {
-    PROV_DEVICE_RESULT result = PROV_DEVICE_RESULT_ERROR;
-    const char *hint = NULL;
-    if (status == 401 || status == 403) {
-        result = PROV_DEVICE_RESULT_DEV_AUTH_ERROR;
-        hint = "device authentication refused";
-    } else if (status == 404) {
-        result = PROV_DEVICE_RESULT_DEV_AUTH_ERROR;
-        hint = "enrollment or registration not found";
+    const dps_failure *f = dps_failure_for_status(resp->status);
+    if (f->retried) {
+        record_http(sm, f->result, resp->status, rp, f->message);
+        retry_later(sm, now_ms, resp);
+    } else {
+        fail_http(sm, f->result, resp->status, rp, f->message);
     }
-    fail_http(sm, result, status, rp, hint);
 }
 
 void prov_sm_on_response(prov_sm *sm, uint64_t now_ms, const prov_sm_response *resp)
@@ -525,19 +526,12 @@ void prov_sm_on_response(prov_sm *sm, uint64_t now_ms, const prov_sm_response *r
         } else {
             /* A proxy page or a cut stream: worth another try, but if it
              * persists the service's answer was simply unusable. */
-            record_http(sm, PROV_DEVICE_RESULT_PARSING, status, NULL,
-                        "answer is not a JSON object");
-            retry_later(sm, now_ms, resp);
+            on_http_failure(sm, now_ms, resp, NULL);
         }
     } else if (status == 401 && sm->cfg.tpm && parsed && has_text(rp.authentication_key)) {
         on_challenge(sm, status, &rp);
-    } else if (status == 429 || (status >= 500 && status <= 599)) {
-        /* Only these are transient (§9 #3: not every status >= 429). */
-        record_http(sm, PROV_DEVICE_RESULT_ERROR, status, info,
-                    status == 429 ? "throttled" : "service error");
-        retry_later(sm, now_ms, resp);
     } else {
-        on_http_error(sm, status, info);
+        on_http_failure(sm, now_ms, resp, info);
     }
     prov_reply_free(&rp);
 }

@@ -129,6 +129,22 @@ local function check_proxy(v)
   end
 end
 
+-- Keys and the endpoint are checked by the C layer's own rules, so that
+-- dps.new refuses what could never work before anything is created.
+local function check_key(v)
+  local why = check_string(v)
+  if why then return why end
+  local _, reason = core.check_key(v)
+  return reason
+end
+
+local function check_endpoint(v)
+  local why = check_string(v)
+  if why then return why end
+  local _, reason = core.check_endpoint(v)
+  return reason
+end
+
 local X509_KEYS = { cert = check_string, key = check_string,
                     key_password = check_string }
 local TPM_KEYS = { tcti = check_string }
@@ -136,8 +152,8 @@ local TPM_KEYS = { tcti = check_string }
 local CHECKS = {
   id_scope = check_string,
   registration_id = check_string,
-  symmetric_key = check_string,
-  group_key = check_string,
+  symmetric_key = check_key,
+  group_key = check_key,
   x509 = function(v)
     return check_subtable("x509", v, X509_KEYS, { cert = true, key = true })
   end,
@@ -145,7 +161,7 @@ local CHECKS = {
     if v == true then return end
     return check_subtable("tpm", v, TPM_KEYS, {})
   end,
-  global_endpoint = check_string,
+  global_endpoint = check_endpoint,
   trusted_certs = check_string,
   payload = function(v)
     if type(v) ~= "table" then return "must be a table" end

@@ -49,6 +49,20 @@ static void test_create_rejects_bad_arguments(void)
     CHECK(make("host/path") == NULL);
     CHECK(make("user@host") == NULL);
     CHECK(make("") == NULL);
+    /* Forms libcurl would take or guess at, but no DPS can be behind. */
+    CHECK(make("127.0.0.1:99999") == NULL);
+    CHECK(make("127.0.0.1:0") == NULL);
+    CHECK(make("host:") == NULL);
+    CHECK(make(":::::") == NULL);
+    CHECK(make("https://host/path") == NULL);
+    CHECK(make("host?x=1") == NULL);
+    CHECK(make("host#frag") == NULL);
+    CHECK(make("[::1") == NULL);
+    CHECK(make("[zz::1]:443") == NULL);
+    CHECK(make("-bad-.example") == NULL);
+    CHECK(make("a..b") == NULL);
+    CHECK(make("999.1.1.1") == NULL);
+    CHECK(make("ftp://host") == NULL);
 }
 
 /* SRS_PROV_CLIENT_07_002: each endpoint form gives a handle. */
@@ -56,7 +70,8 @@ static void test_create_accepts_endpoint_forms(void)
 {
     const char *forms[] = {"global.azure-devices-provisioning.net",
                            "127.0.0.1:8443", "https://example.net",
-                           "https://example.net:443/", "[::1]:8443"};
+                           "https://example.net:443/", "[::1]:8443",
+                           "[::1]", "localhost:65535"};
     size_t i;
     for (i = 0; i < sizeof(forms) / sizeof(forms[0]); i++) {
         PROV_DEVICE_LL_HANDLE h = make(forms[i]);
@@ -142,9 +157,17 @@ static void test_register_needs_one_attestation(void)
               PROV_DEVICE_RESULT_INVALID_ARG);
     CHECK(strstr(Prov_Device_LL_Get_Error(h)->message, "more than one"));
     Prov_Device_LL_SetOption(h, PROV_OPTION_GROUP_KEY, NULL);
-    Prov_Device_LL_SetOption(h, PROV_OPTION_SYMMETRIC_KEY, "not*base64");
-    CHECK_INT(Prov_Device_LL_Register_Device(h, on_result, &o, NULL, NULL),
-              PROV_DEVICE_RESULT_KEY_ERROR);
+    /* A key that is not Base64 can never work: refused when set, and
+     * the message does not quote it. */
+    CHECK_INT(Prov_Device_LL_SetOption(h, PROV_OPTION_SYMMETRIC_KEY,
+                                       "not*base64"),
+              PROV_DEVICE_RESULT_INVALID_ARG);
+    CHECK(strstr(Prov_Device_LL_Get_Error(h)->message, "not valid Base64"));
+    CHECK(!strstr(Prov_Device_LL_Get_Error(h)->message, "not*base64"));
+    CHECK_INT(Prov_Device_LL_SetOption(h, PROV_OPTION_GROUP_KEY, "abc"),
+              PROV_DEVICE_RESULT_INVALID_ARG);
+    CHECK_INT(Prov_Device_LL_SetOption(h, PROV_OPTION_GROUP_KEY, ""),
+              PROV_DEVICE_RESULT_INVALID_ARG);
     CHECK_INT(o.calls, 0);
     Prov_Device_LL_Destroy(h);
 }
