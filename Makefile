@@ -164,12 +164,37 @@ test-notpm: build/notpm/dps/core.so
 demo: deps dps/core.so
 	@sh scripts/demo
 
-fuzz:
-	@mkdir -p build/fuzz-corpus
-	clang -g -O1 -fsanitize=fuzzer,address,undefined -Icsrc \
-	  fuzz/fuzz_reply.c csrc/prov_sm.c csrc/prov_json.c csrc/dps_failure.c \
-	  $(shell pkg-config --cflags --libs json-c) -o build/fuzz_reply
-	build/fuzz_reply -max_total_time=60 build/fuzz-corpus
+# libFuzzer targets, each run for FUZZ_SECONDS; the summary line per
+# target gives its executions.
+FUZZ_SECONDS ?= 60
+FUZZ_CC      := clang -g -O1 -fsanitize=fuzzer,address,undefined -Icsrc
+FUZZ_TARGETS := build/fuzz/fuzz_reply build/fuzz/fuzz_tpm_blob build/fuzz/fuzz_headers
+
+build/fuzz/fuzz_reply: fuzz/fuzz_reply.c csrc/prov_sm.c csrc/prov_json.c csrc/dps_failure.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) fuzz/fuzz_reply.c csrc/prov_sm.c csrc/prov_json.c csrc/dps_failure.c \
+	  $(shell pkg-config --cflags --libs json-c) -o $@
+
+build/fuzz/fuzz_tpm_blob: fuzz/fuzz_tpm_blob.c csrc/dps_tpm.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) fuzz/fuzz_tpm_blob.c csrc/dps_crypto_openssl.c csrc/dps_encoding.c \
+	  csrc/dps_error.c $(shell pkg-config --cflags --libs tss2-esys tss2-tctildr tss2-mu tss2-rc libcrypto) -o $@
+
+build/fuzz/fuzz_headers: fuzz/fuzz_headers.c csrc/dps_http.c csrc/prov_sm.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) fuzz/fuzz_headers.c csrc/prov_sm.c csrc/prov_json.c csrc/dps_failure.c \
+	  csrc/dps_error.c csrc/dps_crypto_openssl.c csrc/dps_encoding.c \
+	  $(shell pkg-config --cflags --libs libcurl json-c libcrypto) -o $@
+
+fuzz: $(FUZZ_TARGETS)
+	@for t in $(FUZZ_TARGETS); do \
+	  name=$$(basename $$t); mkdir -p build/fuzz-corpus/$$name; \
+	  echo "== $$name for $(FUZZ_SECONDS) s"; \
+	  $$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	    build/fuzz-corpus/$$name >build/fuzz/$$name.log 2>&1 || \
+	    { tail -40 build/fuzz/$$name.log; exit 1; }; \
+	  grep -E "^Done [0-9]+ runs" build/fuzz/$$name.log | sed "s/^/$$name: /"; \
+	done
 
 bench: build/lua5.4/dps/core.so
 	@sh bench/run
