@@ -62,7 +62,7 @@ HEADERS  := $(wildcard csrc/*.h)
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 .PHONY: all deps test test-unit test-valgrind test-emulator test-specs test-notpm \
-        test-asan test-mbedtls demo install uninstall clean fuzz bench
+        test-asan test-mbedtls test-alloc-torture demo install uninstall clean fuzz bench
 
 all: dps/core.so
 
@@ -125,6 +125,20 @@ build/provision_c: examples/provision.c $(CORE_SRC) $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Icsrc -o $@ $< $(CORE_SRC) $(LIBS)
 
+# The C example with every allocation counted and the FAIL_AT-th failed
+# (tests/torture/alloc_torture.c), under ASan+UBSan.
+TORTURE_WRAP := -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=strdup,--wrap=strndup \
+  -Wl,--wrap=json_object_new_object,--wrap=json_object_new_string \
+  -Wl,--wrap=json_object_object_add,--wrap=json_object_to_json_string_ext \
+  -Wl,--wrap=json_tokener_new_ex,--wrap=json_tokener_parse_ex
+
+build/torture/provision: examples/provision.c tests/torture/alloc_torture.c $(CORE_SRC) $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(SAN) -Icsrc -Dmain=example_main -c examples/provision.c \
+	  -o build/torture/provision_example.o
+	$(CC) $(ALL_CFLAGS) $(SAN) -Icsrc -o $@ tests/torture/alloc_torture.c \
+	  build/torture/provision_example.o $(CORE_SRC) $(LIBS) $(TORTURE_WRAP)
+
 deps:
 	@sh scripts/install-deps.sh
 
@@ -136,6 +150,7 @@ test: deps
 	$(MAKE) test-notpm
 	$(MAKE) test-mbedtls
 	$(MAKE) test-valgrind
+	$(MAKE) test-alloc-torture
 	@echo "make test: all suites passed"
 
 test-unit: $(UNIT_TESTS)
@@ -144,6 +159,9 @@ test-unit: $(UNIT_TESTS)
 test-valgrind: $(UNIT_PLAIN) build/lua5.4/dps/core.so build/provision_c
 	@VALGRIND=1 sh scripts/run-unit-tests $(UNIT_PLAIN)
 	@sh scripts/run-valgrind-e2e
+
+test-alloc-torture: build/torture/provision
+	@sh scripts/run-alloc-torture
 
 test-mbedtls: $(UNIT_MBEDTLS)
 	@sh scripts/run-unit-tests $(UNIT_MBEDTLS)

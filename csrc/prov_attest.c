@@ -60,20 +60,26 @@ static PROV_DEVICE_RESULT prepare_symmetric(PROV_DEVICE_LL_HANDLE h)
     a->registration_id = strdup(s->registration_id);
     if (!a->registration_id)
         return prov_fail(h, PROV_DEVICE_RESULT_MEMORY, "out of memory");
-    if (s->group_key) {
-        a->device_key_b64 = dps_derive_device_key(s->group_key,
-                                                  a->registration_id);
-        if (!a->device_key_b64)
-            return prov_fail(h, PROV_DEVICE_RESULT_KEY_ERROR,
-                             "group_key is not valid Base64");
-    } else {
-        a->device_key_b64 = strdup(s->symmetric_key);
-    }
-    if (!a->device_key_b64 ||
-        dps_base64_decode(a->device_key_b64, &a->key, &a->key_len) != 0 ||
-        a->key_len == 0)
+    /* SetOption refused keys that are not Base64, so from here on a
+     * failure is a failed allocation. */
+    if (s->group_key && !prov_valid_key(s->group_key))
+        return prov_fail(h, PROV_DEVICE_RESULT_KEY_ERROR,
+                         "group_key is not valid Base64");
+    if (s->symmetric_key && !prov_valid_key(s->symmetric_key))
         return prov_fail(h, PROV_DEVICE_RESULT_KEY_ERROR,
                          "symmetric_key is not valid Base64");
+    if (s->group_key)
+        a->device_key_b64 = dps_derive_device_key(s->group_key,
+                                                  a->registration_id);
+    else
+        a->device_key_b64 = strdup(s->symmetric_key);
+    if (!a->device_key_b64 ||
+        dps_base64_decode(a->device_key_b64, &a->key, &a->key_len) != 0)
+        return prov_fail(h, PROV_DEVICE_RESULT_MEMORY,
+                         "out of memory while decoding the key");
+    if (a->key_len == 0)
+        return prov_fail(h, PROV_DEVICE_RESULT_KEY_ERROR,
+                         "the key is empty");
     a->key_name = strdup("registration");
     return a->key_name ? PROV_DEVICE_RESULT_OK
                        : prov_fail(h, PROV_DEVICE_RESULT_MEMORY,
@@ -181,9 +187,15 @@ PROV_DEVICE_RESULT prov_attest_sas(PROV_DEVICE_LL_HANDLE h,
     else
         return prov_fail(h, PROV_DEVICE_RESULT_INVALID_STATE,
                          "no key to sign a SAS token with");
-    return *token ? PROV_DEVICE_RESULT_OK
-                  : prov_fail(h, PROV_DEVICE_RESULT_KEY_ERROR,
-                              "signing the SAS token failed");
+    if (*token)
+        return PROV_DEVICE_RESULT_OK;
+    /* HMAC with a key already decoded fails only for want of memory; a
+     * TPM may refuse for its own reasons. */
+    return a->kind == PROV_ATTEST_SYMMETRIC_KEY
+               ? prov_fail(h, PROV_DEVICE_RESULT_MEMORY,
+                           "out of memory while signing the SAS token")
+               : prov_fail(h, PROV_DEVICE_RESULT_KEY_ERROR,
+                           "signing the SAS token failed");
 }
 
 PROV_DEVICE_RESULT prov_attest_authorization(PROV_DEVICE_LL_HANDLE h,
