@@ -160,6 +160,24 @@ describe("other final failures", function()
     assert(ok, err)
   end)
 
+  it("a proxy that cannot reach the service is retried, and says so", function()
+    local proxy = H.start_proxy()
+    local ok, err = pcall(function()
+      -- Nothing listens on port 1: the proxy answers CONNECT with 502.
+      local client = assert(dps.new(H.client_config(emu, { timeout = 60,
+        max_retries = 1, global_endpoint = "127.0.0.1:1",
+        proxy = { host = "127.0.0.1", port = proxy.port } })))
+      local res, msg, code = client:register()
+      client:close()
+      assert.is_nil(res)
+      assert.are.equal("TRANSPORT", code)
+      assert.matches("the proxy did not open a tunnel to the service %(HTTP 502%)", msg)
+      assert.are.equal(2, #proxy.requests(), "one try and one retry")
+    end)
+    proxy.stop()
+    assert(ok, err)
+  end)
+
   -- A subprocess with a low descriptor limit, all but `spare` in use.
   local function run_out_of_descriptors(spare)
     local script = H.tmpname() .. ".lua"
