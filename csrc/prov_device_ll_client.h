@@ -117,7 +117,9 @@ typedef struct HTTP_PROXY_OPTIONS_TAG {
 #define OPTION_X509_PRIVATE_KEY "x509privatekey"
 
 /* Options the official SDK lacks. */
-/* const char*: Base64 device key of an individual enrollment. */
+/* const char*: Base64 device key of an individual enrollment. A key
+ * that is not non-empty strict Base64 is refused with INVALID_ARG (the
+ * message does not quote it); so is a group key. */
 #define PROV_OPTION_SYMMETRIC_KEY "symmetric_key"
 /* const char*: Base64 key of an enrollment group; the device key is
  * derived from it and the registration id in the client. */
@@ -162,8 +164,9 @@ typedef struct PROV_DEVICE_POLLFD_TAG {
 
 /* Creates a handle. uri: the global endpoint host
  * ("global.azure-devices-provisioning.net"), "host:port" or
- * "https://host[:port]". Returns NULL if an argument is NULL or invalid
- * or memory runs out. Does no I/O. */
+ * "https://host[:port]" (a DNS name, IPv4 or [IPv6] address; port
+ * 1..65535; no path, query or credentials). Returns NULL if an argument
+ * is NULL or invalid or memory runs out. Does no I/O. */
 PROV_DEVICE_LL_HANDLE Prov_Device_LL_Create(const char *uri,
     const char *scope_id, PROV_DEVICE_TRANSPORT_PROVIDER_FUNCTION protocol);
 
