@@ -48,6 +48,7 @@ struct dps_http {
     char retry_after[DPS_HEADER_MAX];
     char date[DPS_HEADER_MAX];
     char errbuf[CURL_ERROR_SIZE];
+    CURLcode setopt_failure;     /* first option libcurl refused */
     /* sockets libcurl asked us to watch */
     PROV_DEVICE_POLLFD fds[DPS_MAX_SOCKETS];
     size_t nfds;
@@ -367,6 +368,28 @@ void dps_http_destroy(dps_http *h)
     free(h);
 }
 
+/* libcurl copies string options, so setting one can fail for want of
+ * memory; an option it refuses is never silently skipped (a dropped
+ * CURLOPT_CAINFO would verify against the system bundle, a dropped
+ * CURLOPT_CUSTOMREQUEST would send the wrong method). The first
+ * refusal of a request is kept and ends dps_http_start. */
+static void note_setopt(dps_http *h, CURLcode rc)
+{
+    if (rc != CURLE_OK && h->setopt_failure == CURLE_OK)
+        h->setopt_failure = rc;
+}
+
+#define SETOPT(opt, value) note_setopt(h, curl_easy_setopt(e, opt, value))
+
+/* Whether a PEM blob option was taken; running out of memory is noted
+ * like any option's, not taken for a backend that cannot do blobs. */
+static bool blob_taken(dps_http *h, CURLcode rc)
+{
+    if (rc == CURLE_OUT_OF_MEMORY)
+        note_setopt(h, rc);
+    return rc == CURLE_OK || rc == CURLE_OUT_OF_MEMORY;
+}
+
 /* Sets the TLS options; returns a message when the TLS backend cannot
  * do what the configuration asks (e.g. a key from memory on mbedTLS). */
 static const char *set_tls(dps_http *h)
@@ -375,42 +398,45 @@ static const char *set_tls(dps_http *h)
     struct curl_blob blob;
     const char *pem;
 
-    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, h->insecure ? 0L : 1L);
-    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, h->insecure ? 0L : 2L);
+    SETOPT(CURLOPT_SSL_VERIFYPEER, h->insecure ? 0L : 1L);
+    SETOPT(CURLOPT_SSL_VERIFYHOST, h->insecure ? 0L : 2L);
     if (h->trusted_certs) {
         if ((pem = pem_start(h->trusted_certs)) != NULL) {
             pem_blob(&blob, pem);
-            if (curl_easy_setopt(e, CURLOPT_CAINFO_BLOB, &blob) != CURLE_OK)
+            if (!blob_taken(h, curl_easy_setopt(e, CURLOPT_CAINFO_BLOB,
+                                                &blob)))
                 return "this libcurl cannot take trusted_certs as PEM "
                        "text; pass a file path";
         } else {
-            curl_easy_setopt(e, CURLOPT_CAINFO, h->trusted_certs);
+            SETOPT(CURLOPT_CAINFO, h->trusted_certs);
         }
     }
     if (h->client_cert) {
         if ((pem = pem_start(h->client_cert)) != NULL) {
             pem_blob(&blob, pem);
-            if (curl_easy_setopt(e, CURLOPT_SSLCERT_BLOB, &blob) != CURLE_OK)
+            if (!blob_taken(h, curl_easy_setopt(e, CURLOPT_SSLCERT_BLOB,
+                                                &blob)))
                 return "this libcurl's TLS backend cannot take the "
                        "certificate as PEM text; pass a file path";
         } else {
-            curl_easy_setopt(e, CURLOPT_SSLCERT, h->client_cert);
+            SETOPT(CURLOPT_SSLCERT, h->client_cert);
         }
-        curl_easy_setopt(e, CURLOPT_SSLCERTTYPE, "PEM");
+        SETOPT(CURLOPT_SSLCERTTYPE, "PEM");
     }
     if (h->client_key) {
         if ((pem = pem_start(h->client_key)) != NULL) {
             pem_blob(&blob, pem);
             if (!backend_takes_key_blob() ||
-                curl_easy_setopt(e, CURLOPT_SSLKEY_BLOB, &blob) != CURLE_OK)
+                !blob_taken(h, curl_easy_setopt(e, CURLOPT_SSLKEY_BLOB,
+                                                &blob)))
                 return "this libcurl's TLS backend (e.g. mbedTLS) cannot "
                        "take a private key from memory; pass a file path";
         } else {
-            curl_easy_setopt(e, CURLOPT_SSLKEY, h->client_key);
+            SETOPT(CURLOPT_SSLKEY, h->client_key);
         }
-        curl_easy_setopt(e, CURLOPT_SSLKEYTYPE, "PEM");
+        SETOPT(CURLOPT_SSLKEYTYPE, "PEM");
         if (h->client_key_password)
-            curl_easy_setopt(e, CURLOPT_KEYPASSWD, h->client_key_password);
+            SETOPT(CURLOPT_KEYPASSWD, h->client_key_password);
     }
     return NULL;
 }
@@ -419,40 +445,40 @@ static void set_transfer(dps_http *h, const char *method, const char *url)
 {
     CURL *e = h->easy;
 
-    curl_easy_setopt(e, CURLOPT_URL, url);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "https");
-    curl_easy_setopt(e, CURLOPT_USERAGENT,
+    SETOPT(CURLOPT_URL, url);
+    SETOPT(CURLOPT_NOSIGNAL, 1L);
+    SETOPT(CURLOPT_PROTOCOLS_STR, "https");
+    SETOPT(CURLOPT_USERAGENT,
                      "dps/" DPS_CLIENT_VERSION " (Azure DPS client; libcurl)");
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, h->request_timeout_ms);
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, h->request_timeout_ms);
-    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, h->errbuf);
-    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(e, CURLOPT_HEADERDATA, h);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, h);
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, h->headers);
+    SETOPT(CURLOPT_TIMEOUT_MS, h->request_timeout_ms);
+    SETOPT(CURLOPT_CONNECTTIMEOUT_MS, h->request_timeout_ms);
+    SETOPT(CURLOPT_TCP_KEEPALIVE, 1L);
+    SETOPT(CURLOPT_ERRORBUFFER, h->errbuf);
+    SETOPT(CURLOPT_HEADERFUNCTION, on_header);
+    SETOPT(CURLOPT_HEADERDATA, h);
+    SETOPT(CURLOPT_WRITEFUNCTION, on_body);
+    SETOPT(CURLOPT_WRITEDATA, h);
+    SETOPT(CURLOPT_HTTPHEADER, h->headers);
     /* An empty proxy string turns off libcurl's environment lookup, so
      * only the proxy_data option decides. */
-    curl_easy_setopt(e, CURLOPT_PROXY, h->proxy ? h->proxy : "");
+    SETOPT(CURLOPT_PROXY, h->proxy ? h->proxy : "");
     if (h->proxy && h->proxy_user) {
-        curl_easy_setopt(e, CURLOPT_PROXYUSERNAME, h->proxy_user);
-        curl_easy_setopt(e, CURLOPT_PROXYPASSWORD, h->proxy_password);
+        SETOPT(CURLOPT_PROXYUSERNAME, h->proxy_user);
+        SETOPT(CURLOPT_PROXYPASSWORD, h->proxy_password);
     }
     if (h->trace) {
-        curl_easy_setopt(e, CURLOPT_VERBOSE, 1L);
-        curl_easy_setopt(e, CURLOPT_DEBUGFUNCTION, on_debug);
-        curl_easy_setopt(e, CURLOPT_DEBUGDATA, h);
+        SETOPT(CURLOPT_VERBOSE, 1L);
+        SETOPT(CURLOPT_DEBUGFUNCTION, on_debug);
+        SETOPT(CURLOPT_DEBUGDATA, h);
     }
     if (strcmp(method, "GET") == 0) {
-        curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
-        curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, NULL);
+        SETOPT(CURLOPT_HTTPGET, 1L);
+        SETOPT(CURLOPT_CUSTOMREQUEST, NULL);
     } else {
         const char *body = h->request_body ? h->request_body : "";
-        curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
-        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
-        curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
+        SETOPT(CURLOPT_POSTFIELDS, body);
+        SETOPT(CURLOPT_POSTFIELDSIZE, (long)strlen(body));
+        SETOPT(CURLOPT_CUSTOMREQUEST, method);
     }
 }
 
@@ -483,12 +509,21 @@ int dps_http_start(dps_http *h, const char *method, const char *url,
     }
     if (body && !(h->request_body = strdup(body)))
         goto oom;
+    h->setopt_failure = CURLE_OK;
     tls_problem = set_tls(h);
     if (tls_problem) {
         dps_set_error(err, errlen, "%s", tls_problem);
         return -1;
     }
     set_transfer(h, method, url);
+    if (h->setopt_failure == CURLE_OUT_OF_MEMORY)
+        goto oom;
+    if (h->setopt_failure != CURLE_OK) {
+        dps_set_error(err, errlen, "libcurl refused an option of the "
+                      "request (curl %d: %s)", (int)h->setopt_failure,
+                      curl_easy_strerror(h->setopt_failure));
+        return -1;
+    }
     if (curl_multi_add_handle(h->multi, h->easy) != CURLM_OK) {
         dps_set_error(err, errlen, "out of memory (libcurl refused the "
                       "transfer)");
