@@ -1,5 +1,5 @@
 /*
- * Shared access signature tokens and group-key derivation (PROTOCOL.md
+ * Shared access signature tokens and group-key derivation (docs/protocol.md
  * §5). The service hashes the literal `sr` text it receives, so the one
  * rule that matters here is: sign exactly the bytes that are sent.
  */

@@ -1,5 +1,5 @@
 /*
- * Shared access signature tokens (PROTOCOL.md §5) and group-key
+ * Shared access signature tokens (docs/protocol.md §5) and group-key
  * derivation. The signing itself goes through a callback so the same
  * code serves a key in RAM (HMAC via dps_crypto) and a key inside a TPM.
  */

@@ -1,9 +1,9 @@
 /*
  * dps.core: the Lua binding of the low-level C API (prov_device_ll_client.h).
  *
- * It mirrors the seed's binding one to one (create, register_device,
- * dowork, set_option, set_payload, get_payload, destroy, version) so the
- * seed's requirements trace to specs, and adds what an event loop and the
+ * It mirrors the C API one to one (create, register_device, dowork,
+ * set_option, set_payload, get_payload, destroy, version) so the
+ * requirements of spec/SRS_TRACE.md trace to specs, and adds what an event loop and the
  * Lua layer (lua/dps.lua) need: pollfds, timeout, wait, is_busy,
  * last_error, registration_state, registration_id, hub_sas_token.
  *
@@ -407,13 +407,13 @@ static void on_status(PROV_DEVICE_REG_STATUS status, void *ctx)
 }
 
 
-/* ---- methods: the seed's ---------------------------------------------- */
+/* ---- methods: those of the C API -------------------------------------- */
 
 /* client:register_device(result_cb [, status_cb]) -> true | nil, msg, code
  * result_cb(result_name, iothub_uri, device_id, client), once, from
  * dowork(); status_cb(status_name, client) with "connected",
  * "registering", "assigning", "assigned", "error", "hub_not_specified".
- * The trailing client argument is an addition to the seed's signature. */
+ * The trailing client argument is an addition to the C API's signature. */
 static int l_register_device(lua_State *L)
 {
     lclient *c = check_open(L);

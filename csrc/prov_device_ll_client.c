@@ -26,7 +26,7 @@
 #define DEFAULT_DEADLINE_S 300
 #define DEFAULT_SAS_LIFETIME_S 3600
 #define DEFAULT_MAX_RETRIES 10
-/* The service's own message limit is 96 KB (PROTOCOL.md §4.3). */
+/* The service's own message limit is 96 KB (docs/protocol.md §4.3). */
 #define MAX_RESPONSE_BODY (128 * 1024)
 
 struct PROV_DEVICE_TRANSPORT_PROVIDER_TAG {

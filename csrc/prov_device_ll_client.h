@@ -27,7 +27,7 @@ extern "C" {
 
 typedef struct PROV_INSTANCE_INFO_TAG *PROV_DEVICE_LL_HANDLE;
 
-/* Results. The first eleven are the seed's, in the seed's order; the
+/* Results. The first eleven are the original client's, in its order; the
  * last three are those the current service needs (as in the official
  * SDK). SUCCESS and INVALID_STATE keep their places for compatibility. */
 typedef enum PROV_DEVICE_RESULT_TAG {

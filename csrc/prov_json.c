@@ -1,5 +1,5 @@
 /*
- * JSON of the DPS protocol through json-c (PROTOCOL.md §2, §3).
+ * JSON of the DPS protocol through json-c (docs/protocol.md §2, §3).
  *
  * Everything that arrives here may be hostile: a proxy's HTML page, a cut
  * stream, a service bug, or an attacker's reply. So the tokener runs in

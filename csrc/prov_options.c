@@ -52,7 +52,7 @@ static PROV_DEVICE_RESULT set_proxy(PROV_DEVICE_LL_HANDLE h,
     return PROV_DEVICE_RESULT_OK;
 }
 
-/* A registration id as the service accepts it (PROTOCOL.md §2):
+/* A registration id as the service accepts it (docs/protocol.md §2):
  * 1..128 of alphanumerics and - . _ :, ending alphanumeric or '-'. */
 bool prov_valid_registration_id(const char *id)
 {

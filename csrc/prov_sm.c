@@ -1,5 +1,5 @@
 /*
- * The DPS registration state machine (PROTOCOL.md §3.6, §4.1), sans I/O.
+ * The DPS registration state machine (docs/protocol.md §3.6, §4.1), sans I/O.
  *
  * It differs from the official C SDK on purpose wherever §9 lists a
  * defect: Retry-After is clamped (not reset to 1 s) and its HTTP-date

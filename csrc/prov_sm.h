@@ -6,7 +6,7 @@
  * told to, and feeds the answer (or the network failure) back in. All
  * times are milliseconds on a monotonic clock chosen by the caller.
  *
- * Protocol (PROTOCOL.md §3, §4):
+ * Protocol (docs/protocol.md §3, §4):
  *   PUT register  -> 202/200 assigning  -> wait Retry-After -> GET poll ...
  *                 -> 200 assigned|failed|disabled           -> done
  *                 -> 401 + authenticationKey (TPM only)     -> CHALLENGE

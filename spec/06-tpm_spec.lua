@@ -187,7 +187,7 @@ describe("TPM provisioning", function()
       if r.device_id == device_id then hub_key = r.hub_key end
     end
     assert.is_string(hub_key)
-    -- The HMAC covers the literal (URL-encoded) sr, "\n", se (PROTOCOL §5).
+    -- The HMAC covers the literal (URL-encoded) sr, "\n", se (docs/protocol.md §5).
     assert.are.equal(hmac_b64(hub_key, sr .. "\n" .. se), url_decode(sig))
     return hub_key
   end

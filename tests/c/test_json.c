@@ -1,5 +1,5 @@
 /*
- * Unit tests of prov_json.c: reply parsing (PROTOCOL.md §3), the register
+ * Unit tests of prov_json.c: reply parsing (docs/protocol.md §3), the register
  * body (§2) and payload validation, including hostile input.
  */
 #include <stdlib.h>

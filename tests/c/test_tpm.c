@@ -6,7 +6,7 @@
  *
  * Blobs come from the emulator's independent Python implementation
  * (tools/dps-emulator/dps_tpm.py), so a pass means the C client and the
- * test service agree byte for byte on PROTOCOL.md §6.
+ * test service agree byte for byte on docs/protocol.md §6.
  */
 #define _POSIX_C_SOURCE 200809L
 

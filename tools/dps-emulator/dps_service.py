@@ -1,7 +1,7 @@
 """The DPS device API as a transport-free core: a parsed Request goes in, a
 Response (status, headers, body, fault to render) comes out. Sockets, TLS
 and framing live in dps_http.py; this file holds the protocol rules
-(PROTOCOL.md §1-§7) and the per-registration state.
+(docs/protocol.md §1-§7) and the per-registration state.
 """
 
 import base64
@@ -95,7 +95,7 @@ class Reject(Exception):
 
 
 def error_response(status, code, message, now):
-    """DPS ProvisioningServiceErrorDetails body (PROTOCOL §3.4)."""
+    """DPS ProvisioningServiceErrorDetails body (docs/protocol.md §3.4)."""
     body = {"errorCode": code, "trackingId": str(uuid.uuid4()),
             "message": message, "timestampUtc": iso_utc(now)}
     return Response(status, body, [("x-ms-error-code", str(code))])
@@ -127,7 +127,7 @@ class Registration:
         return "failed" if self.failure else "assigned"
 
     def state(self):
-        """registrationState / DeviceRegistrationResult (PROTOCOL §3.2)."""
+        """registrationState / DeviceRegistrationResult (docs/protocol.md §3.2)."""
         if not self.finished:
             return {"registrationId": self.registration_id, "status": "assigning"}
         e = self.enrollment
@@ -346,7 +346,7 @@ class Service:
                 400, 400003, "The registrationId in the body does not match the URL.", now))
         return body
 
-    # ---- authentication (PROTOCOL §5, §6.3, §7) ---------------------------
+    # ---- authentication (docs/protocol.md §5, §6.3, §7) ---------------------------
 
     def _authenticate(self, op, scope, reg_id, req, body, now):
         """Returns (enrollment, auth info dict) or raises Reject."""
@@ -404,7 +404,7 @@ class Service:
 
     def _tpm_challenge(self, reg_id, tpm, now):
         """First TPM PUT: 401 with an activation blob wrapping a fresh key K
-        (PROTOCOL §3.5, §6.6). K is kept to verify the device's next SAS."""
+        (docs/protocol.md §3.5, §6.6). K is kept to verify the device's next SAS."""
         enrollment = self.config.individual("tpm", reg_id)
         if enrollment is None or not self._ek_matches(enrollment, tpm):
             return error_response(401, 401002, "Unauthorized: unknown endorsement key.", now)
