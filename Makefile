@@ -4,6 +4,7 @@
 #   make test         install missing packages, then run every test
 #   make demo         provision a device against the local emulator
 #   make install      install the Lua module (PREFIX, DESTDIR)
+#   make doc          the Lua API reference into doc/ (LDoc, config.ld)
 #   make TPM=0        build without TPM support (no tpm2-tss needed)
 #   make CRYPTO=mbedtls  crypto and X.509 over mbedTLS 2.28, no libcrypto
 
@@ -62,7 +63,7 @@ HEADERS  := $(wildcard csrc/*.h)
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 .PHONY: all deps test test-unit test-valgrind test-emulator test-specs test-notpm \
-        test-asan test-mbedtls demo install uninstall clean fuzz bench
+        test-asan test-mbedtls demo install uninstall clean fuzz bench doc
 
 all: dps/core.so
 
@@ -171,6 +172,10 @@ fuzz:
 bench: build/lua5.4/dps/core.so
 	@sh bench/run
 
+# The Lua API reference, from the LDoc comments of lua/dps.lua.
+doc:
+	ldoc --fatalwarnings .
+
 install: dps/core.so
 	install -d $(DESTDIR)$(LUA_CMOD)/dps $(DESTDIR)$(LUA_LMOD)
 	install -m 0755 dps/core.so $(DESTDIR)$(LUA_CMOD)/dps/core.so
@@ -180,4 +185,4 @@ uninstall:
 	rm -f $(DESTDIR)$(LUA_CMOD)/dps/core.so $(DESTDIR)$(LUA_LMOD)/dps.lua
 
 clean:
-	rm -rf build dps
+	rm -rf build dps doc

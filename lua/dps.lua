@@ -1,18 +1,35 @@
---- dps: Azure IoT Hub Device Provisioning Service client.
+--- Azure IoT Hub Device Provisioning Service client.
 --
 -- The idiomatic layer over the C binding `dps.core`: one validated config
 -- table instead of order-dependent setters, results as Lua tables with
 -- snake_case fields, failures as `nil, message, code, details`.
 --
---   local client = assert(dps.new{ id_scope = ..., registration_id = ...,
---                                   symmetric_key = ... })
---   local res, err, code, details = client:register()   -- blocking
---
--- or, from the script's own loop: client:start(on_result, on_status), then
--- client:step() / client:wait(max_s), or client:pollfds() /
--- client:timeout() for a host event loop (uloop, cqueues...).
+-- Blocking, with `client:register()`; or from the script's own loop:
+-- `client:start(on_result, on_status)`, then `client:step()` and
+-- `client:wait(max_s)`, or `client:pollfds()` and `client:timeout()` for a
+-- host event loop (uloop, cqueues...).
 --
 -- Works on Lua 5.1 to 5.4; `local c <close> = dps.new{...}` on 5.4.
+--
+-- A failure is `nil, message, code, details`: `message` is readable and
+-- holds no secret; `code` is one of `DEV_AUTH_ERROR`, `DISABLED`,
+-- `HUB_NOT_SPECIFIED`, `UNAUTHORIZED`, `TIMEOUT`, `TRANSPORT`,
+-- `KEY_ERROR`, `PARSING`, `ERROR`, `INVALID_ARG`, `INVALID_STATE`,
+-- `MEMORY`, `CALLBACK_ERROR`; `details` is a table of what the service
+-- said (`error_code`, `tracking_id`, `http_status`, `transport_code`,
+-- `status`; absent when unknown).
+--
+-- @module dps
+-- @usage
+-- local dps = require "dps"
+-- local client = assert(dps.new{
+--   id_scope = "0ne00000A0A",
+--   registration_id = "router-0042",
+--   symmetric_key = os.getenv("DPS_SYMMETRIC_KEY"),
+-- })
+-- local res, err, code = client:register()
+-- if res then print(res.assigned_hub, res.device_id) else print(err, code) end
+-- client:close()
 
 local core = require "dps.core"
 local cjson = require "cjson"
@@ -37,9 +54,9 @@ local M = { _VERSION = core.VERSION }
 local DEFAULT_ENDPOINT = "global.azure-devices-provisioning.net"
 local UINT32_MAX = 4294967295
 
----------------------------------------------------------------------------
+-- ------------------------------------------------------------------------
 -- Configuration: validated once, in full, before anything is created.
----------------------------------------------------------------------------
+-- ------------------------------------------------------------------------
 
 local function is_integer(v, lo, hi)
   return type(v) == "number" and v == floor(v) and v >= lo and v <= hi
@@ -262,9 +279,9 @@ local function apply(h, key, ...)
   end
 end
 
----------------------------------------------------------------------------
+-- ------------------------------------------------------------------------
 -- Results
----------------------------------------------------------------------------
+-- ------------------------------------------------------------------------
 
 local RENAMED = {
   createdDateTimeUtc = "created",
@@ -307,9 +324,13 @@ local function nonzero(v)
   if v ~= 0 and v ~= "" then return v end
 end
 
----------------------------------------------------------------------------
+-- ------------------------------------------------------------------------
 -- Client
----------------------------------------------------------------------------
+-- ------------------------------------------------------------------------
+
+--- A provisioning client, made by `dps.new`.
+-- Methods on a closed client raise `attempt to use a closed dps client`.
+-- @type Client
 
 local Client = {}
 Client.__index = Client
@@ -381,14 +402,24 @@ local function check_callback(v, n, name, optional)
     n, name, type(v)), 3)
 end
 
---- Starts a registration; the work happens in step(). on_result is called
--- once, from step(): on_result(res) or on_result(nil, message, code,
--- details). on_status(status) gets "connected", "registering",
--- "assigning", "assigned", "error". Returns true or nil, message, code.
---
 -- The core holds these closures in the registry until the result; they
 -- capture ctx, never the client, so a client dropped with a registration
 -- in flight is still collected (and its transfer aborted).
+
+--- Starts a registration without blocking; the work happens in `step`.
+-- @tparam function on_result called once, from `step`: `on_result(res)`
+-- with the result table of `register`, or `on_result(nil, message, code,
+-- details)`
+-- @tparam[opt] function on_status called with `"connected"`,
+-- `"registering"`, `"assigning"`, then `"assigned"` or `"error"`
+-- @treturn[1] boolean `true` when the registration started
+-- @return[2] `nil`
+-- @treturn[2] string message
+-- @treturn[2] string code, e.g. `INVALID_STATE` when one is running
+-- @usage
+-- local done = false
+-- client:start(function(res, err) print(res and res.device_id or err); done = true end)
+-- while not done do client:step(); client:wait(1) end
 function Client:start(on_result, on_status)
   check_callback(on_result, 1, "start")
   check_callback(on_status, 2, "start", true)
@@ -408,9 +439,12 @@ function Client:start(on_result, on_status)
   return ok, err, code
 end
 
---- Advances the registration; never blocks. Returns true, or nil,
--- "callback error: ...", "CALLBACK_ERROR" when a callback raised (the
--- registration itself goes on). Raises when called from a callback.
+--- Advances the registration: DNS, TLS, HTTP and timers; never blocks.
+-- Raises when called from inside a callback.
+-- @treturn[1] boolean `true`
+-- @return[2] `nil` when a callback raised (the registration goes on)
+-- @treturn[2] string `"callback error: ..."`
+-- @treturn[2] string `"CALLBACK_ERROR"`
 function Client:step()
   local h = open(self)
   if self._stepping then
@@ -426,9 +460,11 @@ function Client:step()
   error(err, 0)
 end
 
---- Sleeps until the client has work or max_s seconds (default: no
--- limit but the client's own timer) passed. Returns true when step() is
--- due, false when max_s passed or nothing is running.
+--- Sleeps until the client has work (a socket or its next timer).
+-- @tparam[opt] number max_s the longest sleep in seconds (default: no
+-- limit but the client's own timer)
+-- @treturn boolean `true` when `step` is due, `false` when `max_s` passed
+-- or nothing is running
 function Client:wait(max_s)
   local h = open(self)
   if max_s ~= nil and (type(max_s) ~= "number" or not (max_s >= 0)) then
@@ -439,17 +475,36 @@ function Client:wait(max_s)
   return ok, err, code
 end
 
---- { {fd=, read=bool, write=bool}, ... } for a host event loop.
+--- The descriptors a host event loop should watch; call `step` when one
+-- is ready.
+-- @treturn table `{ {fd=, read=bool, write=bool}, ... }`
 function Client:pollfds() return open(self):pollfds() end
---- Seconds until step() is due (0: now), or nil when nothing is scheduled.
+--- When `step` is next needed.
+-- @treturn number|nil seconds (0: now), or `nil` when only the
+-- descriptors matter or nothing runs
 function Client:timeout() return open(self):timeout() end
+--- Whether a registration is running.
+-- @treturn boolean
 function Client:is_busy() return open(self):is_busy() end
+--- The registration id in use (given, the certificate's CN, or derived
+-- from the TPM's EK).
+-- @treturn string
 function Client:registration_id() return open(self):registration_id() end
---- {result=, message=, http_status=, error_code=, tracking_id=,
--- transport_code=} of the last failure (0 and "" when unknown).
+--- What is known of the last failure.
+-- @treturn table `{result=, message=, http_status=, error_code=,
+-- tracking_id=, transport_code=}` (0 and `""` when unknown)
 function Client:last_error() return open(self):last_error() end
 
---- An IoT Hub SAS token for the assigned device (ttl in seconds).
+--- An IoT Hub SAS token for the assigned device, signed with the device
+-- key (or inside the TPM).
+-- @tparam integer ttl lifetime in seconds
+-- @tparam[opt] string resource the token's resource (default: the
+-- assigned hub and device)
+-- @treturn[1] string the token
+-- @return[2] `nil` before an assignment or on failure
+-- @treturn[2] string message
+-- @treturn[2] string code
+-- @usage local token = assert(client:hub_sas_token(3600))
 function Client:hub_sas_token(ttl, resource)
   local h = open(self)
   if type(ttl) ~= "number" or ttl < 1 or ttl > UINT32_MAX
@@ -465,8 +520,22 @@ function Client:hub_sas_token(ttl, resource)
   return token, err, code
 end
 
---- Registers and blocks until assigned, failed or timed out (the config's
--- `timeout`). Returns the result table, or nil, message, code, details.
+--- Registers and blocks until assigned, failed or timed out (the
+-- config's `timeout`).
+-- @tparam[opt] function on_status as for `start`
+-- @treturn[1] table the service's `registrationState` with snake_case
+-- fields: `status`, `assigned_hub`, `device_id`, `registration_id`,
+-- `substatus`, `etag`, `created`, `last_updated`, `payload` (decoded),
+-- `connection_string` (keys and X.509; it holds the device key: do not
+-- log it), `x509` (X.509 only)
+-- @return[2] `nil`
+-- @treturn[2] string message, readable, without secrets
+-- @treturn[2] string code (see the module's description)
+-- @treturn[2] table details: `error_code`, `tracking_id`,
+-- `http_status`, `transport_code`, `status`
+-- @usage
+-- local res, err, code, details = client:register()
+-- if not res then error(("%s (%s)"):format(err, code)) end
 function Client:register(on_status)
   check_callback(on_status, 1, "register", true)
   local h, r = open(self), nil
@@ -500,18 +569,52 @@ function Client:register(on_status)
 end
 
 --- Closes the client, aborting a registration in flight; idempotent.
--- Also done by garbage collection and by <close> (5.4).
+-- Also done by garbage collection and by `<close>` (Lua 5.4). Closing
+-- from inside the client's own callback is safe.
 function Client:close()
   self._closed = true
   return self._h:close()
 end
 
----------------------------------------------------------------------------
+-- ------------------------------------------------------------------------
 -- Module
----------------------------------------------------------------------------
+-- ------------------------------------------------------------------------
 
---- Creates a client from a config table (see README). A bad config
--- raises; a failure of the C layer returns nil, message, code.
+--- Module functions.
+-- @section module
+
+--- Creates a client. The whole table is validated before anything is
+-- created: an unknown key or a value of the wrong type raises an error
+-- naming the key. Exactly one of `symmetric_key`, `group_key`, `x509`,
+-- `tpm` must be given.
+-- @tparam table cfg settings (the README's options table describes each):
+--
+--  * `id_scope` (string, required): the DPS instance's ID scope
+--  * `registration_id` (string): required with keys
+--  * `symmetric_key` (string): Base64 key of an individual enrollment
+--  * `group_key` (string): Base64 key of an enrollment group
+--  * `x509` (table): `{ cert=, key=, key_password= }`, paths or PEM text
+--  * `tpm` (table or `true`): `{ tcti = "device:/dev/tpmrm0" }`
+--  * `global_endpoint` (string): host, `host:port` or `https://host[:port]`
+--  * `trusted_certs` (string): CA file path or PEM text
+--  * `payload` (table): custom allocation payload, sent as JSON
+--  * `timeout` (number): seconds for the whole registration (default 300)
+--  * `request_timeout` (integer 1..255): seconds per request (default 30)
+--  * `max_retries` (integer): failed attempts in a row (default 10)
+--  * `sas_ttl` (integer): SAS token lifetime in seconds (default 3600)
+--  * `proxy` (string or table): HTTP CONNECT proxy
+--  * `logtrace` (boolean): trace to stderr, secrets masked
+--  * `api_version` (string): DPS api-version (default `2021-06-01`)
+--  * `insecure_skip_tls_verify` (boolean): lab use only
+-- @treturn[1] Client the client
+-- @return[2] `nil` when the C layer refuses a setting
+-- @treturn[2] string message
+-- @treturn[2] string code
+-- @usage
+-- local client = assert(dps.new{
+--   id_scope = "0ne00000A0A",
+--   x509 = { cert = "/etc/dps/device.pem", key = "/etc/dps/device.key" },
+-- })
 function M.new(cfg)
   local why = validate(cfg)
   if why then error("dps.new: " .. why, 2) end
@@ -543,12 +646,14 @@ function M.new(cfg)
   }, Client)
 end
 
---- The library version ("0.1.0").
+--- The library version.
+-- @treturn string e.g. `"0.1.0"`
 function M.version()
   return core.version()
 end
 
---- True when this build can use a TPM (built with tpm2-tss).
+--- Whether this build can use a TPM (built with tpm2-tss).
+-- @treturn boolean
 function M.tpm_available()
   return core.tpm_available()
 end
