@@ -5,6 +5,7 @@
 #   make demo         provision a device against the local emulator
 #   make install      install the Lua module (PREFIX, DESTDIR)
 #   make doc          the Lua API reference into doc/ (LDoc, config.ld)
+#   make lint         luacheck, cppcheck, clang-format on changed lines
 #   make TPM=0        build without TPM support (no tpm2-tss needed)
 #   make CRYPTO=mbedtls  crypto and X.509 over mbedTLS 2.28, no libcrypto
 
@@ -63,7 +64,8 @@ HEADERS  := $(wildcard csrc/*.h)
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 .PHONY: all deps test test-unit test-valgrind test-emulator test-specs test-notpm \
-        test-asan test-mbedtls demo install uninstall clean fuzz bench doc
+        test-asan test-mbedtls demo install uninstall clean fuzz bench doc \
+        lint
 
 all: dps/core.so
 
@@ -127,6 +129,7 @@ deps:
 	@sh scripts/install-deps.sh
 
 test: deps
+	$(MAKE) lint
 	$(MAKE) test-unit
 	$(MAKE) test-emulator
 	$(MAKE) test-specs
@@ -135,6 +138,12 @@ test: deps
 	$(MAKE) test-mbedtls
 	$(MAKE) test-valgrind
 	@echo "make test: all suites passed"
+
+# Zero findings: .luacheckrc, .cppcheck-suppressions and .clang-format
+# hold every exception with its reason (scripts/lint says what "changed"
+# means for the format check).
+lint:
+	@sh scripts/lint
 
 test-unit: $(UNIT_TESTS)
 	@sh scripts/run-unit-tests $(UNIT_TESTS)

@@ -36,8 +36,10 @@
     (TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT |                      \
      TPMA_OBJECT_SENSITIVEDATAORIGIN | TPMA_OBJECT_USERWITHAUTH |          \
      TPMA_OBJECT_NODA | TPMA_OBJECT_RESTRICTED | TPMA_OBJECT_DECRYPT)
-_Static_assert(EK_ATTRS == 0x000300B2u, "EK attributes of docs/protocol.md §6.1");
-_Static_assert(SRK_ATTRS == 0x00030472u, "SRK attributes of docs/protocol.md §6.1");
+_Static_assert(EK_ATTRS == 0x000300B2u,
+               "EK attributes of docs/protocol.md §6.1");
+_Static_assert(SRK_ATTRS == 0x00030472u,
+               "SRK attributes of docs/protocol.md §6.1");
 
 /* EK authPolicy = PolicySecret(TPM_RH_ENDORSEMENT): using the EK needs a
  * policy session that proves knowledge of the endorsement auth. */

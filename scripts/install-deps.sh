@@ -10,7 +10,7 @@ PKGS="build-essential pkg-config
       libtss2-dev swtpm swtpm-tools tpm2-tools
       python3 python3-cryptography python3-openssl openssl ca-certificates
       valgrind curl faketime
-      lua-ldoc lua-markdown"
+      lua-ldoc lua-markdown lua-check cppcheck clang-format git"
 
 missing=""
 for p in $PKGS; do
