@@ -18,6 +18,10 @@ PYTHON      ?= /usr/bin/python3
 
 HAVE_TSS := $(shell pkg-config --exists tss2-esys tss2-tctildr tss2-mu tss2-rc 2>/dev/null && echo 1 || echo 0)
 TPM ?= $(HAVE_TSS)
+# An empty TPM (the rockspec's when `luarocks make` gets no TPM=1) is off.
+ifeq ($(strip $(TPM)),)
+override TPM := 0
+endif
 
 # A clock before the build date is a clock that was never set.
 BUILD_EPOCH := $(or $(SOURCE_DATE_EPOCH),$(shell date +%s))
@@ -71,7 +75,8 @@ all: dps/core.so
 
 dps/core.so: $(CORE_SRC) csrc/lua_dps.c $(HEADERS)
 	@mkdir -p dps
-	$(CC) $(LUA_INC) $(ALL_CFLAGS) -shared -o $@ $(CORE_SRC) csrc/lua_dps.c $(LIBS)
+	$(CC) $(LUA_INC) $(ALL_CFLAGS) -shared -o $@ $(CORE_SRC) csrc/lua_dps.c \
+	  $(LDFLAGS) $(LIBS)
 
 # The module for each Lua the specs run on, and a sanitizer build.
 build/lua%/dps/core.so: $(CORE_SRC) csrc/lua_dps.c $(HEADERS)
