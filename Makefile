@@ -37,7 +37,7 @@ CRYPTO_SRC  := $(MBEDTLS_CRYPTO_SRC)
 CRYPTO_PKGS :=
 CRYPTO_LIBS := $(MBEDTLS_LIBS)
 else
-CRYPTO_SRC  := csrc/dps_crypto_openssl.c csrc/dps_x509.c
+CRYPTO_SRC  := csrc/dps_crypto_openssl.c csrc/dps_x509_openssl.c
 CRYPTO_PKGS := libcrypto
 CRYPTO_LIBS :=
 endif
@@ -45,7 +45,7 @@ endif
 PKGS := libcurl json-c $(CRYPTO_PKGS)
 ifeq ($(TPM),1)
 PKGS += tss2-esys tss2-tctildr tss2-mu tss2-rc
-TPM_SRC := csrc/dps_tpm.c
+TPM_SRC := csrc/dps_tpm_tss.c
 else
 TPM_SRC := csrc/dps_tpm_none.c
 endif
@@ -85,7 +85,7 @@ build/lua%/dps/core.so: $(CORE_SRC) csrc/lua_dps.c $(HEADERS)
 	  $(ALL_CFLAGS) -shared -o $@ $(CORE_SRC) csrc/lua_dps.c $(LIBS)
 
 # A build without tpm2-tss, as for devices without a TPM.
-NOTPM_SRC := $(filter-out csrc/dps_tpm.c,$(CORE_SRC)) csrc/dps_tpm_none.c
+NOTPM_SRC := $(filter-out csrc/dps_tpm_tss.c,$(CORE_SRC)) csrc/dps_tpm_none.c
 build/notpm/dps/core.so: $(NOTPM_SRC) csrc/lua_dps.c $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(shell pkg-config --cflags lua5.4) -std=c11 $(WARN) -fPIC \

@@ -1,7 +1,7 @@
 /*
  * Checks a device certificate and its key before any request (see
  * dps_x509.h) over mbedTLS 2.28, for builds without libcrypto; selected
- * instead of dps_x509.c by `make CRYPTO=mbedtls`. The messages are the
+ * instead of dps_x509_openssl.c by `make CRYPTO=mbedtls`. The messages are the
  * same as that file's, word for word, so users and tests see no
  * difference between the two builds.
  *

@@ -213,7 +213,7 @@ describe("X.509 provisioning", function()
   end)
 
   -- Pending on a transport fix (reported to the lead): csrc/dps_http.c
-  -- is_pem() wants "-----BEGIN" at the start, dps_x509.c accepts it
+  -- is_pem() wants "-----BEGIN" at the start, dps_x509_openssl.c accepts it
   -- anywhere, so this text passes the pre-check as PEM and then goes to
   -- libcurl as a *file name*; curl's error echoes the start of the key.
   -- Turn these into it() once dps_http.c hands libcurl the text from its

@@ -1,5 +1,5 @@
 /*
- * dps_tpm.c against a software TPM (swtpm). Run through
+ * dps_tpm_tss.c against a software TPM (swtpm). Run through
  *   tests/tpm/run-tpm-tests ./test_tpm
  * which starts a fresh swtpm and sets DPS_TEST_SWTPM_PORT and
  * DPS_TEST_REPO. Without the port the TPM tests are skipped.
@@ -638,7 +638,7 @@ static void test_tpm_goes_away(void)
     free(port);
 }
 
-/* Linked with dps_tpm_none.c (TPM=0) instead of dps_tpm.c. */
+/* Linked with dps_tpm_none.c (TPM=0) instead of dps_tpm_tss.c. */
 static void test_build_without_tpm(void)
 {
     char err[256] = "", *ek = (char *)err, *srk = (char *)err;
