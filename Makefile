@@ -179,7 +179,7 @@ demo: deps dps/core.so
 fuzz:
 	@mkdir -p build/fuzz-corpus
 	clang -g -O1 -fsanitize=fuzzer,address,undefined -Icsrc \
-	  fuzz/fuzz_reply.c csrc/prov_sm.c csrc/prov_json.c \
+	  fuzz/fuzz_reply.c csrc/prov_sm.c csrc/prov_json.c csrc/dps_encoding.c \
 	  $(shell pkg-config --cflags --libs json-c) -o build/fuzz_reply
 	build/fuzz_reply -max_total_time=60 build/fuzz-corpus
 

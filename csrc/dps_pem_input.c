@@ -7,25 +7,12 @@
 #include <string.h>
 
 #include "dps_crypto.h"
+#include "dps_encoding.h"
 #include "dps_error.h"
 
 /* Certificates and keys are a few KB; a chain of ten is under 32 KB. A
  * cap stops a wrong path (a log, a disk image) from being slurped. */
 #define MAX_PEM_FILE (1024 * 1024)
-
-/* The header says PEM text starts with "-----BEGIN"; searching anywhere
- * also catches text with a leading "Bag Attributes" block (openssl pkcs12
- * output). Taking such text for a path would print it in the error. */
-static int is_pem_text(const char *arg)
-{
-    return strstr(arg, "-----BEGIN") != NULL;
-}
-
-static int is_base64_char(char c)
-{
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-           (c >= '0' && c <= '9') || c == '+' || c == '/' || c == '=';
-}
 
 /* A long run of Base64 with no '.' is more likely a bare DER key pasted
  * in place of a path than a file name; such "paths" are not echoed. */
@@ -34,7 +21,7 @@ static int looks_like_blob(const char *s)
     size_t n = 0;
 
     for (; *s; s++, n++)
-        if (!is_base64_char(*s))
+        if (!dps_is_base64_char(*s) && *s != '=')
             return 0;
     return n >= 64;
 }
@@ -128,7 +115,7 @@ int dps_pem_load(const char *arg, const char *what,
     in->path = NULL;
     in->buf = NULL;
     in->len = 0;
-    if (is_pem_text(arg)) {
+    if (dps_pem_start(arg)) {
         /* OpenSSL's PEM reader wants "-----BEGIN" at the start of a
          * line, so indentation (from a config file, say) is dropped. */
         while (*arg == ' ' || *arg == '\t' || *arg == '\r' || *arg == '\n')

@@ -9,11 +9,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* URL-encodes text the way the official C SDK does: A-Z a-z 0-9 and
- * ! ( ) * - . _ pass, every other byte becomes %xx with lowercase hex.
- * Returns malloc'd text or NULL. */
-char *dps_url_encode(const char *text);
-
 /* Computes HMAC-SHA256 of msg into mac; returns 0 or -1. */
 typedef int (*dps_sas_signer)(void *ctx, const uint8_t *msg, size_t len,
                               uint8_t mac[32]);

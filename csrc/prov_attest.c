@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "dps_crypto.h"
+#include "dps_encoding.h"
 #include "dps_sas.h"
 #include "dps_x509.h"
 
@@ -42,11 +43,6 @@ void prov_attest_clear(prov_attest *a, bool close_tpm)
         dps_tpm_close(tpm);
     else
         a->tpm = tpm;
-}
-
-static char *dup_or_null(const char *s)
-{
-    return s ? strdup(s) : NULL;
 }
 
 static PROV_DEVICE_RESULT prepare_symmetric(PROV_DEVICE_LL_HANDLE h)
@@ -255,7 +251,7 @@ PROV_DEVICE_RESULT prov_attest_challenge(PROV_DEVICE_LL_HANDLE h,
     if (r != PROV_DEVICE_RESULT_OK)
         return r;
     free(a->key_name);
-    a->key_name = dup_or_null(key_name ? key_name : "registration");
+    a->key_name = dps_strdup_or_null(key_name ? key_name : "registration");
     /* A new identity key invalidates the token signed with the old. */
     prov_free_secret(a->sas_token);
     a->sas_token = NULL;

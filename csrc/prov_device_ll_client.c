@@ -370,11 +370,9 @@ static void take_response(PROV_DEVICE_LL_HANDLE h, dps_http_response *resp,
     } else {
         prov_sm_response r;
         r.status = resp->status;
-        r.retry_after = resp->retry_after;
-        r.date = resp->date;
+        r.retry_after_s = resp->retry_after_s;
         r.body = resp->body;
         r.body_len = resp->body_len;
-        r.wall_time_s = (int64_t)time(NULL);
         prov_sm_on_response(&h->sm, now, &r);
     }
 }

@@ -4,6 +4,7 @@
  * table), plus the strictness and NULL-handling edges.
  */
 #include "dps_crypto.h"
+#include "dps_encoding.h"
 #include "dps_sas.h"
 #include "testing.h"
 
