@@ -1,13 +1,14 @@
 /*
- * The handle behind PROV_DEVICE_LL_HANDLE, shared by the files that
- * implement the public API (prov_device_ll_client.c, prov_options.c,
- * prov_attest.c). Not installed.
+ * The handle behind PROV_DEVICE_LL_HANDLE, shared by the two files that
+ * implement the public API (prov_device_ll_client.c, prov_options.c).
+ * The parts it is built from (prov_sm, prov_attest, dps_http) have their
+ * own state and never see it. Not installed.
  */
 #ifndef PROV_CLIENT_PRIVATE_H
 #define PROV_CLIENT_PRIVATE_H
 
 #include "dps_http.h"
-#include "dps_tpm.h"
+#include "prov_attest.h"
 #include "prov_device_ll_client.h"
 #include "prov_sm.h"
 
@@ -33,29 +34,6 @@ typedef struct {
     bool logtrace;
     bool insecure_skip_verify;
 } prov_settings;
-
-typedef enum {
-    PROV_ATTEST_NONE,
-    PROV_ATTEST_SYMMETRIC_KEY,
-    PROV_ATTEST_X509,
-    PROV_ATTEST_TPM
-} prov_attest_kind;
-
-/* Attestation state of one registration. */
-typedef struct {
-    prov_attest_kind kind;
-    char *registration_id;    /* in use */
-    uint8_t *key;             /* symmetric: device key bytes */
-    size_t key_len;
-    char *device_key_b64;     /* symmetric: for the connection string */
-    dps_tpm *tpm;             /* TPM: open while the handle lives */
-    char *ek_b64;
-    char *srk_b64;
-    bool tpm_key_ready;       /* identity key imported: can sign */
-    char *key_name;           /* skn of our SAS tokens */
-    char *sas_token;          /* current token and when it expires */
-    int64_t sas_expiry;
-} prov_attest;
 
 struct PROV_INSTANCE_INFO_TAG {
     char *base_url;           /* "https://host[:port]" */
@@ -87,25 +65,5 @@ struct PROV_INSTANCE_INFO_TAG {
 /* Records a failure in the handle's error info and returns result. */
 PROV_DEVICE_RESULT prov_fail(PROV_DEVICE_LL_HANDLE h, PROV_DEVICE_RESULT result,
                              const char *message);
-void prov_free_secret(char *s);
-bool prov_valid_registration_id(const char *id);
-
-/* prov_attest.c */
-PROV_DEVICE_RESULT prov_attest_prepare(PROV_DEVICE_LL_HANDLE h,
-                                       int64_t now_s);
-void prov_attest_clear(prov_attest *a, bool close_tpm);
-/* The Authorization header value for the next request, renewed before
- * expiry; NULL (and OK) when the attestation sends none (X.509, TPM
- * before the challenge). */
-PROV_DEVICE_RESULT prov_attest_authorization(PROV_DEVICE_LL_HANDLE h,
-                                             int64_t now_s, const char **out);
-PROV_DEVICE_RESULT prov_attest_challenge(PROV_DEVICE_LL_HANDLE h,
-                                         const char *blob_b64,
-                                         const char *key_name);
-PROV_DEVICE_RESULT prov_attest_hub_key(PROV_DEVICE_LL_HANDLE h,
-                                       const char *blob_b64);
-PROV_DEVICE_RESULT prov_attest_sas(PROV_DEVICE_LL_HANDLE h,
-                                   const char *resource, int64_t expiry,
-                                   const char *key_name, char **token);
 
 #endif

@@ -156,17 +156,17 @@ static void free_handle(PROV_DEVICE_LL_HANDLE h)
     prov_attest_clear(&h->attest, true);
     free(h->register_body);
     free(h->payload_json);
-    prov_free_secret(h->connection_string);
+    dps_free_secret(h->connection_string);
     free(s->registration_id);
     free(s->trusted_certs);
     free(s->proxy_host);
-    prov_free_secret(s->proxy_user);
-    prov_free_secret(s->proxy_password);
+    dps_free_secret(s->proxy_user);
+    dps_free_secret(s->proxy_password);
     free(s->x509_cert);
-    prov_free_secret(s->x509_key);
-    prov_free_secret(s->x509_key_password);
-    prov_free_secret(s->symmetric_key);
-    prov_free_secret(s->group_key);
+    dps_free_secret(s->x509_key);
+    dps_free_secret(s->x509_key_password);
+    dps_free_secret(s->symmetric_key);
+    dps_free_secret(s->group_key);
     free(s->tpm_tcti);
     free(s->api_version);
     free(h->base_url);
@@ -222,13 +222,35 @@ static PROV_DEVICE_RESULT make_transport(PROV_DEVICE_LL_HANDLE h)
                    : prov_fail(h, PROV_DEVICE_RESULT_MEMORY, err);
 }
 
+/* Readies the attestation the options chose; failures land in the
+ * handle's error info. */
+static PROV_DEVICE_RESULT prepare_attestation(PROV_DEVICE_LL_HANDLE h,
+                                              int64_t now_s)
+{
+    const prov_settings *s = &h->settings;
+    prov_attest_settings as;
+    char err[256];
+    PROV_DEVICE_RESULT r;
+
+    memset(&as, 0, sizeof(as));
+    as.registration_id = s->registration_id;
+    as.symmetric_key = s->symmetric_key;
+    as.group_key = s->group_key;
+    as.x509_cert = s->x509_cert;
+    as.x509_key = s->x509_key;
+    as.x509_key_password = s->x509_key_password;
+    as.tpm_tcti = s->tpm_tcti;
+    r = prov_attest_prepare(&h->attest, &as, now_s, err, sizeof(err));
+    return r == PROV_DEVICE_RESULT_OK ? r : prov_fail(h, r, err);
+}
+
 static void reset_registration(PROV_DEVICE_LL_HANDLE h)
 {
     prov_sm_config cfg;
 
     free(h->register_body);
     h->register_body = NULL;
-    prov_free_secret(h->connection_string);
+    dps_free_secret(h->connection_string);
     h->connection_string = NULL;
     h->connected_reported = h->assigning_reported = false;
     prov_sm_reset(&h->sm);
@@ -265,7 +287,7 @@ PROV_DEVICE_RESULT Prov_Device_LL_Register_Device(PROV_DEVICE_LL_HANDLE h,
                          "the system clock is not set (it is earlier than "
                          "this build); SAS tokens and TLS certificates "
                          "would be rejected. Wait for NTP to sync.");
-    r = prov_attest_prepare(h, now_s);
+    r = prepare_attestation(h, now_s);
     if (r != PROV_DEVICE_RESULT_OK)
         return r;
     reset_registration(h);
@@ -321,10 +343,11 @@ static void send_request(PROV_DEVICE_LL_HANDLE h, prov_request_kind kind,
     size_t n = 0;
     PROV_DEVICE_RESULT r;
 
-    r = prov_attest_authorization(h, (int64_t)time(NULL), &auth);
+    r = prov_attest_authorization(&h->attest, h->scope_id,
+                                  h->settings.sas_lifetime_s,
+                                  (int64_t)time(NULL), &auth, err, sizeof(err));
     if (r != PROV_DEVICE_RESULT_OK) {
-        prov_sm_on_network_error(&h->sm, now, false, r, 0,
-                                 h->error_message);
+        prov_sm_on_network_error(&h->sm, now, false, r, 0, err);
         return;
     }
     path = prov_sm_request_path(&h->sm, h->scope_id,
@@ -358,7 +381,7 @@ static void send_request(PROV_DEVICE_LL_HANDLE h, prov_request_kind kind,
     }
     free(path);
     free(url);
-    prov_free_secret(auth_header);
+    dps_free_secret(auth_header);
 }
 
 static void take_response(PROV_DEVICE_LL_HANDLE h, dps_http_response *resp,
@@ -379,9 +402,11 @@ static void take_response(PROV_DEVICE_LL_HANDLE h, dps_http_response *resp,
 
 static void run_challenge(PROV_DEVICE_LL_HANDLE h, uint64_t now)
 {
-    PROV_DEVICE_RESULT r = prov_attest_challenge(
-        h, h->sm.result.challenge_b64, h->sm.result.key_name);
-    prov_sm_challenge_done(&h->sm, now, r, h->error_message);
+    char err[256];
+    PROV_DEVICE_RESULT r =
+        prov_attest_challenge(&h->attest, h->sm.result.challenge_b64,
+                              h->sm.result.key_name, err, sizeof(err));
+    prov_sm_challenge_done(&h->sm, now, r, err);
 }
 
 static void make_connection_string(PROV_DEVICE_LL_HANDLE h)
@@ -423,8 +448,13 @@ static bool finish(PROV_DEVICE_LL_HANDLE h)
     dps_http_abort(h->http);
     dps_http_close_idle(h->http);
     if (h->sm.state == PROV_SM_ASSIGNED) {
-        if (h->sm.result.hub_key_b64 && h->attest.kind == PROV_ATTEST_TPM)
-            result = prov_attest_hub_key(h, h->sm.result.hub_key_b64);
+        if (h->sm.result.hub_key_b64 && h->attest.kind == PROV_ATTEST_TPM) {
+            char err[256];
+            result = prov_attest_hub_key(&h->attest, h->sm.result.hub_key_b64,
+                                         err, sizeof(err));
+            if (result != PROV_DEVICE_RESULT_OK)
+                prov_fail(h, result, err);
+        }
         if (result == PROV_DEVICE_RESULT_OK) {
             clear_error(h);
             hub = h->sm.result.assigned_hub;
@@ -603,7 +633,7 @@ long Prov_Device_LL_Get_Timeout_Ms(PROV_DEVICE_LL_HANDLE h)
 PROV_DEVICE_RESULT Prov_Device_LL_Get_Hub_Sas_Token(PROV_DEVICE_LL_HANDLE h,
     const char *resource, uint32_t lifetime_s, char **token)
 {
-    char *made = NULL;
+    char *made = NULL, err[256];
     PROV_DEVICE_RESULT r;
 
     if (!h || !token || lifetime_s == 0)
@@ -621,8 +651,8 @@ PROV_DEVICE_RESULT Prov_Device_LL_Get_Hub_Sas_Token(PROV_DEVICE_LL_HANDLE h,
                  h->sm.result.device_id);
         resource = made;
     }
-    r = prov_attest_sas(h, resource, (int64_t)time(NULL) + lifetime_s, NULL,
-                        token);
+    r = prov_attest_sas(&h->attest, resource, (int64_t)time(NULL) + lifetime_s,
+                        NULL, token, err, sizeof(err));
     free(made);
-    return r;
+    return r == PROV_DEVICE_RESULT_OK ? r : prov_fail(h, r, err);
 }

@@ -6,6 +6,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "prov_client_private.h"
+#include "dps_crypto.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,7 +19,7 @@ static PROV_DEVICE_RESULT replace_string(PROV_DEVICE_LL_HANDLE h, char **slot,
     if (value && !(copy = strdup(value)))
         return prov_fail(h, PROV_DEVICE_RESULT_MEMORY, "out of memory");
     if (secret)
-        prov_free_secret(*slot);
+        dps_free_secret(*slot);
     else
         free(*slot);
     *slot = copy;
@@ -50,25 +51,6 @@ static PROV_DEVICE_RESULT set_proxy(PROV_DEVICE_LL_HANDLE h,
         return r;
     s->proxy_port = p ? p->port : 0;
     return PROV_DEVICE_RESULT_OK;
-}
-
-/* A registration id as the service accepts it (docs/protocol.md §2):
- * 1..128 of alphanumerics and - . _ :, ending alphanumeric or '-'. */
-bool prov_valid_registration_id(const char *id)
-{
-    size_t n = strlen(id), i;
-    if (n == 0 || n > 128)
-        return false;
-    for (i = 0; i < n; i++) {
-        char c = id[i];
-        bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                     (c >= '0' && c <= '9');
-        if (!alnum && c != '-' && c != '.' && c != '_' && c != ':')
-            return false;
-        if (i == n - 1 && !alnum && c != '-')
-            return false;
-    }
-    return true;
 }
 
 static PROV_DEVICE_RESULT set_string_option(PROV_DEVICE_LL_HANDLE h,
