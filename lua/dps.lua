@@ -150,11 +150,11 @@ local X509_KEYS = { cert = check_string, key = check_string,
                     key_password = check_string }
 local TPM_KEYS = { tcti = check_string }
 
+-- The checks of every config key. Keys that map one to one to an option
+-- of the C core take theirs from its option list (core.options(), from
+-- csrc/prov_option_list.h), below; these are the composite ones.
 local CHECKS = {
   id_scope = check_string,
-  registration_id = check_string,
-  symmetric_key = check_string,
-  group_key = check_string,
   x509 = function(v)
     return check_subtable("x509", v, X509_KEYS, { cert = true, key = true })
   end,
@@ -163,7 +163,6 @@ local CHECKS = {
     return check_subtable("tpm", v, TPM_KEYS, {})
   end,
   global_endpoint = check_string,
-  trusted_certs = check_string,
   payload = function(v)
     if type(v) ~= "table" then return "must be a table" end
     local ok, why = pcall(json.encode, v)
@@ -179,26 +178,20 @@ local CHECKS = {
       return "must be at most " .. UINT32_MAX .. " (or math.huge)"
     end
   end,
-  request_timeout = function(v)
-    if not is_integer(v, 1, 255) then
-      return "must be an integer from 1 to 255"
-    end
-  end,
-  sas_ttl = function(v)
-    if not is_integer(v, 1, UINT32_MAX) then
-      return "must be a positive integer"
-    end
-  end,
-  max_retries = function(v)
-    if not is_integer(v, 0, UINT32_MAX) then
-      return "must be a non-negative integer"
-    end
-  end,
   proxy = check_proxy,
-  logtrace = check_boolean,
-  insecure_skip_tls_verify = check_boolean,
-  api_version = check_string,
 }
+
+-- A key's check from the type and range the C option list gives it.
+local function option_check(o)
+  if o.type == "boolean" then return check_boolean end
+  if o.type == "integer" then
+    local why = ("must be an integer from %.0f to %.0f"):format(o.min, o.max)
+    return function(v)
+      if not is_integer(v, o.min, o.max) then return why end
+    end
+  end
+  return check_string
+end
 
 local ATTESTATIONS = { "symmetric_key", "group_key", "x509", "tpm" }
 
@@ -235,13 +228,11 @@ local function validate(cfg)
   end
 end
 
--- The option calls a valid config maps to, in a fixed order: identity
--- first, then transport, then limits. Each entry: config key, then a
--- function returning (option name, value) pairs as a flat list.
+-- The option calls a valid config maps to. Each entry: config key, then
+-- a function returning (option name, value) pairs as a flat list. The
+-- composite keys are here; the one-to-one keys are added below from the
+-- C option list, in its order.
 local OPTIONS = {
-  { "registration_id", function(v) return "registration_id", v end },
-  { "symmetric_key", function(v) return "symmetric_key", v end },
-  { "group_key", function(v) return "group_key", v end },
   { "x509", function(v)
       if v.key_password then
         return "x509certificate", v.cert, "x509privatekey", v.key,
@@ -251,22 +242,22 @@ local OPTIONS = {
     end },
   -- "" means the default TCTI (device:/dev/tpmrm0) and selects TPM.
   { "tpm", function(v) return "tpm_tcti", v ~= true and v.tcti or "" end },
-  { "trusted_certs", function(v) return "TrustedCerts", v end },
   { "proxy", function(v)
       return "proxy_data", type(v) == "string" and parse_proxy(v) or v
     end },
-  { "insecure_skip_tls_verify",
-    function(v) return "insecure_skip_tls_verify", v end },
-  { "api_version", function(v) return "api_version", v end },
-  { "logtrace", function(v) return "logtrace", v end },
   -- math.huge: no deadline (0 in C); fractions round up.
   { "timeout", function(v)
       return "provisioning_deadline", v == huge and 0 or ceil(v)
     end },
-  { "request_timeout", function(v) return "provisioning_timeout", v end },
-  { "sas_ttl", function(v) return "sas_token_lifetime", v end },
-  { "max_retries", function(v) return "max_retries", v end },
 }
+
+for _, o in ipairs(core.options()) do
+  if o.key then
+    local name = o.name
+    CHECKS[o.key] = option_check(o)
+    OPTIONS[#OPTIONS + 1] = { o.key, function(v) return name, v end }
+  end
+end
 
 -- Applies one config key's options; returns nil or (message, code).
 local function apply(h, key, ...)
@@ -599,9 +590,10 @@ end
 --  * `trusted_certs` (string): CA file path or PEM text
 --  * `payload` (table): custom allocation payload, sent as JSON
 --  * `timeout` (number): seconds for the whole registration (default 300)
---  * `request_timeout` (integer 1..255): seconds per request (default 30)
---  * `max_retries` (integer): failed attempts in a row (default 10)
---  * `sas_ttl` (integer): SAS token lifetime in seconds (default 3600)
+--  * `request_timeout` (integer 0..255): seconds per request (default 30)
+--  * `max_retries` (integer 0..1000): failed attempts in a row (default 10)
+--  * `sas_ttl` (integer 60..31536000): SAS token lifetime in seconds
+--    (default 3600)
 --  * `proxy` (string or table): HTTP CONNECT proxy
 --  * `logtrace` (boolean): trace to stderr, secrets masked
 --  * `api_version` (string): DPS api-version (default `2021-06-01`)
