@@ -64,7 +64,7 @@ char *dps_base32_lower(const uint8_t *data, size_t len)
     return text;
 }
 
-/* The C SDK's (c-utility urlencode.c) unreserved set. Note '~' is
+/* The official C SDK's unreserved set (docs/protocol.md §5.2). '~' is
  * encoded even though RFC 3986 lets it pass: matching the SDK byte for
  * byte keeps our tokens identical to the reference client's. */
 static bool url_passes(unsigned char c)
