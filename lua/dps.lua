@@ -49,6 +49,22 @@ local function check_string(v)
   if type(v) ~= "string" or v == "" then
     return "must be a non-empty string"
   end
+  -- C sees a string up to its first NUL: a key or id would be cut short.
+  if v:find("\0", 1, true) then
+    return "must not contain a NUL byte"
+  end
+end
+
+-- The service's rule (PROTOCOL.md §2), checked here so a bad id is a
+-- config error naming the key rather than a refusal from the C layer.
+local function check_registration_id(v)
+  local why = check_string(v)
+  if why then return why end
+  if #v > 128 or v:find("[^A-Za-z0-9%-%._:]")
+     or not v:find("[A-Za-z0-9%-]$") then
+    return "must be 1 to 128 characters of a-z A-Z 0-9 - . _ :, "
+      .. "ending in a letter, digit or '-'"
+  end
 end
 
 local function check_boolean(v)
@@ -117,7 +133,14 @@ local PROXY_KEYS = { host = check_string, port = check_port,
 
 local function check_proxy(v)
   if type(v) == "string" then
-    if not parse_proxy(v) then return PROXY_FORM end
+    local p = parse_proxy(v)
+    if not p then return PROXY_FORM end
+    -- "%00" in the user info decodes to a NUL byte.
+    for _, field in ipairs{ "host", "username", "password" } do
+      if p[field] and p[field]:find("\0", 1, true) then
+        return "must not contain a NUL byte (also not as %00)"
+      end
+    end
     return
   end
   if type(v) ~= "table" then return PROXY_FORM end
@@ -135,7 +158,7 @@ local TPM_KEYS = { tcti = check_string }
 
 local CHECKS = {
   id_scope = check_string,
-  registration_id = check_string,
+  registration_id = check_registration_id,
   symmetric_key = check_string,
   group_key = check_string,
   x509 = function(v)
@@ -167,14 +190,15 @@ local CHECKS = {
       return "must be an integer from 1 to 255"
     end
   end,
+  -- The C layer's ranges, so dps.new refuses what it would refuse.
   sas_ttl = function(v)
-    if not is_integer(v, 1, UINT32_MAX) then
-      return "must be a positive integer"
+    if not is_integer(v, 60, 31536000) then
+      return "must be an integer from 60 to 31536000 (seconds)"
     end
   end,
   max_retries = function(v)
-    if not is_integer(v, 0, UINT32_MAX) then
-      return "must be a non-negative integer"
+    if not is_integer(v, 0, 1000) then
+      return "must be an integer from 0 to 1000"
     end
   end,
   proxy = check_proxy,
@@ -524,6 +548,8 @@ function M.new(cfg)
       local e, c = apply(h, key, map(cfg[key]))
       if e then
         h:close()
+        -- A value the C layer refuses is a config error like any other.
+        if c == "INVALID_ARG" then error(e, 2) end
         return nil, e, c
       end
     end
