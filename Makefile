@@ -53,7 +53,7 @@ LUA_INCDIR ?=
 LUA_INC  = $(if $(LUA_INCDIR),-I$(LUA_INCDIR),$(shell pkg-config --cflags lua$(LUA_VERSION) 2>/dev/null || echo -I/usr/include/lua$(LUA_VERSION)))
 
 CORE_SRC := csrc/prov_device_ll_client.c csrc/prov_options.c \
-            csrc/prov_attest.c csrc/prov_sm.c csrc/prov_json.c \
+            csrc/prov_attest.c csrc/prov_sm.c csrc/prov_json.c csrc/prov_values.c \
             csrc/dps_http.c csrc/dps_sas.c $(CRYPTO_SRC) csrc/dps_pem_input.c \
             csrc/dps_encoding.c \
             csrc/dps_error.c $(TPM_SRC)
@@ -164,7 +164,7 @@ demo: deps dps/core.so
 fuzz:
 	@mkdir -p build/fuzz-corpus
 	clang -g -O1 -fsanitize=fuzzer,address,undefined -Icsrc \
-	  fuzz/fuzz_reply.c csrc/prov_sm.c csrc/prov_json.c \
+	  fuzz/fuzz_reply.c csrc/prov_sm.c csrc/prov_json.c csrc/prov_values.c \
 	  $(shell pkg-config --cflags --libs json-c) -o build/fuzz_reply
 	build/fuzz_reply -max_total_time=60 build/fuzz-corpus
 

@@ -10,6 +10,7 @@
 #include "dps_tpm.h"
 #include "prov_device_ll_client.h"
 #include "prov_sm.h"
+#include "prov_values.h"
 
 /* What SetOption stored; copied strings, secrets wiped on free. */
 typedef struct {
@@ -88,7 +89,6 @@ struct PROV_INSTANCE_INFO_TAG {
 PROV_DEVICE_RESULT prov_fail(PROV_DEVICE_LL_HANDLE h, PROV_DEVICE_RESULT result,
                              const char *message);
 void prov_free_secret(char *s);
-bool prov_valid_registration_id(const char *id);
 
 /* prov_attest.c */
 PROV_DEVICE_RESULT prov_attest_prepare(PROV_DEVICE_LL_HANDLE h,

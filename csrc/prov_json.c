@@ -238,6 +238,7 @@ static void read_state(json_object *rs, prov_reply *reply, bool *oom)
     reply->registration_state_json = get_json(rs, oom);
     reply->assigned_hub = get_string(member(rs, "assignedHub"), oom);
     reply->device_id = get_string(member(rs, "deviceId"), oom);
+    reply->registration_id = get_string(member(rs, "registrationId"), oom);
     reply->payload_json = get_json(member(rs, "payload"), oom);
     reply->hub_key = get_string(member(member(rs, "tpm"), "authenticationKey"), oom);
     get_code(member(rs, "errorCode"), &reply->error_code);
@@ -288,7 +289,7 @@ void prov_reply_free(prov_reply *reply)
         &reply->status_text,  &reply->operation_id,  &reply->registration_state_json,
         &reply->assigned_hub, &reply->device_id,     &reply->payload_json,
         &reply->error_message, &reply->tracking_id,  &reply->authentication_key,
-        &reply->key_name,     &reply->hub_key,
+        &reply->key_name,     &reply->hub_key,       &reply->registration_id,
     };
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
         free(*fields[i]);

@@ -29,6 +29,7 @@ typedef struct {
     char *registration_state_json;  /* registrationState, serialized */
     char *assigned_hub;
     char *device_id;
+    char *registration_id;          /* registrationState.registrationId */
     char *payload_json;             /* registrationState.payload */
     long error_code;                /* top-level or registrationState */
     char *error_message;            /* errorMessage or message */

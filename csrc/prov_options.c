@@ -52,25 +52,6 @@ static PROV_DEVICE_RESULT set_proxy(PROV_DEVICE_LL_HANDLE h,
     return PROV_DEVICE_RESULT_OK;
 }
 
-/* A registration id as the service accepts it (PROTOCOL.md §2):
- * 1..128 of alphanumerics and - . _ :, ending alphanumeric or '-'. */
-bool prov_valid_registration_id(const char *id)
-{
-    size_t n = strlen(id), i;
-    if (n == 0 || n > 128)
-        return false;
-    for (i = 0; i < n; i++) {
-        char c = id[i];
-        bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                     (c >= '0' && c <= '9');
-        if (!alnum && c != '-' && c != '.' && c != '_' && c != ':')
-            return false;
-        if (i == n - 1 && !alnum && c != '-')
-            return false;
-    }
-    return true;
-}
-
 static PROV_DEVICE_RESULT set_string_option(PROV_DEVICE_LL_HANDLE h,
                                             const char *name,
                                             const char *value)

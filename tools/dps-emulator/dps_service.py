@@ -69,6 +69,20 @@ class Request:
         return None
 
 
+def override_reply(enrollment, body):
+    """Test knob (enrollment "reply_overrides"): puts the configured,
+    possibly hostile, values in place of the service-made fields."""
+    o = enrollment.reply_overrides
+    if not o or not isinstance(body, dict):
+        return
+    for field in ("operationId", "keyName"):
+        if field in o and field in body:
+            body[field] = o[field]
+    state = body.get("registrationState")
+    if "registrationId" in o and isinstance(state, dict):
+        state["registrationId"] = o["registrationId"]
+
+
 class Response:
     def __init__(self, status, body=None, headers=None):
         self.status = status
@@ -267,6 +281,7 @@ class Service:
             else:
                 resp = self._lookup(reg_id, enrollment, now)
 
+        override_reply(enrollment, resp.body)
         if resp.status == 202:
             # Retry-After on every 202 (PUT and GET), possibly overridden.
             ra = (self.counters.retry_after_override(enrollment.faults, fault_key, op) or
@@ -418,9 +433,11 @@ class Service:
         blob = dps_tpm.build_activation_blob(ek, srk, key)
         with self.lock:
             self.tpm_pending[reg_id.lower()] = {"key": key, "srk": srk}
-        return Response(401, {"message": "Please authenticate with the activated key.",
-                              "authenticationKey": base64.b64encode(blob).decode("ascii"),
-                              "keyName": "registration"})
+        body = {"message": "Please authenticate with the activated key.",
+                "authenticationKey": base64.b64encode(blob).decode("ascii"),
+                "keyName": "registration"}
+        override_reply(enrollment, body)
+        return Response(401, body)
 
     def _auth_x509(self, reg_id, chain, now):
         cfg = self.config
