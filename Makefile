@@ -54,6 +54,7 @@ LUA_INC  = $(if $(LUA_INCDIR),-I$(LUA_INCDIR),$(shell pkg-config --cflags lua$(L
 
 CORE_SRC := csrc/prov_device_ll_client.c csrc/prov_options.c \
             csrc/prov_attest.c csrc/prov_sm.c csrc/prov_json.c csrc/prov_values.c \
+            csrc/prov_redact.c \
             csrc/dps_http.c csrc/dps_sas.c $(CRYPTO_SRC) csrc/dps_pem_input.c \
             csrc/dps_encoding.c \
             csrc/dps_error.c $(TPM_SRC)

@@ -12,7 +12,9 @@
 #include <time.h>
 
 #include "dps_crypto.h"
+#include "dps_pem_input.h"
 #include "prov_json.h"
+#include "prov_redact.h"
 
 /* The build date: a clock before it cannot be right (routers without an
  * RTC boot in the past until NTP syncs). The Makefile passes the real
@@ -74,12 +76,29 @@ static void clear_error(PROV_DEVICE_LL_HANDLE h)
     h->error.transport_code = 0;
 }
 
+/* Every secret the handle holds, for masking in messages. A key given
+ * as a path is no secret (and worth showing); as PEM text it is. */
+static void redact_secrets(PROV_DEVICE_LL_HANDLE h, char *msg)
+{
+    const prov_settings *s = &h->settings;
+    const char *secrets[] = {
+        s->symmetric_key, s->group_key, s->x509_key_password,
+        s->proxy_password, h->attest.device_key_b64, h->attest.sas_token,
+        s->x509_key && strstr(s->x509_key, "-----BEGIN") ? s->x509_key : NULL,
+    };
+    size_t i;
+
+    for (i = 0; i < sizeof(secrets) / sizeof(secrets[0]); i++)
+        prov_redact(msg, secrets[i]);
+}
+
 PROV_DEVICE_RESULT prov_fail(PROV_DEVICE_LL_HANDLE h, PROV_DEVICE_RESULT result,
                              const char *message)
 {
     clear_error(h);
     h->error.result = result;
     snprintf(h->error_message, sizeof(h->error_message), "%s", message);
+    redact_secrets(h, h->error_message);
     return result;
 }
 
@@ -222,6 +241,20 @@ static PROV_DEVICE_RESULT make_transport(PROV_DEVICE_LL_HANDLE h)
                    : prov_fail(h, PROV_DEVICE_RESULT_MEMORY, err);
 }
 
+/* A CA bundle libcurl cannot open would be quoted in its error buffer,
+ * whatever the text was: refuse it first, showing it only when it is
+ * safely a path. */
+static PROV_DEVICE_RESULT check_trusted_certs(PROV_DEVICE_LL_HANDLE h)
+{
+    char err[320];
+
+    if (!h->settings.trusted_certs ||
+        dps_pem_check_source(h->settings.trusted_certs, "trusted_certs",
+                             err, sizeof(err)) == 0)
+        return PROV_DEVICE_RESULT_OK;
+    return prov_fail(h, PROV_DEVICE_RESULT_TRANSPORT, err);
+}
+
 static void reset_registration(PROV_DEVICE_LL_HANDLE h)
 {
     prov_sm_config cfg;
@@ -275,6 +308,9 @@ PROV_DEVICE_RESULT Prov_Device_LL_Register_Device(PROV_DEVICE_LL_HANDLE h,
                                                h->payload_json);
     if (!h->register_body)
         return prov_fail(h, PROV_DEVICE_RESULT_MEMORY, "out of memory");
+    r = check_trusted_certs(h);
+    if (r != PROV_DEVICE_RESULT_OK)
+        return r;
     r = make_transport(h);
     if (r != PROV_DEVICE_RESULT_OK)
         return r;
