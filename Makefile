@@ -59,6 +59,8 @@ CORE_SRC := csrc/prov_device_ll_client.c csrc/prov_options.c \
             csrc/dps_encoding.c \
             csrc/dps_error.c $(TPM_SRC)
 HEADERS  := $(wildcard csrc/*.h)
+# The Lua binding: dps.core and its JSON conversion.
+BINDING_SRC := csrc/lua_dps.c csrc/lua_json.c
 
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
@@ -67,29 +69,29 @@ SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recove
 
 all: dps/core.so
 
-dps/core.so: $(CORE_SRC) csrc/lua_dps.c $(HEADERS)
+dps/core.so: $(CORE_SRC) $(BINDING_SRC) $(HEADERS)
 	@mkdir -p dps
-	$(CC) $(LUA_INC) $(ALL_CFLAGS) -shared -o $@ $(CORE_SRC) csrc/lua_dps.c $(LIBS)
+	$(CC) $(LUA_INC) $(ALL_CFLAGS) -shared -o $@ $(CORE_SRC) $(BINDING_SRC) $(LIBS)
 
 # The module for each Lua the specs run on, and a sanitizer build.
-build/lua%/dps/core.so: $(CORE_SRC) csrc/lua_dps.c $(HEADERS)
+build/lua%/dps/core.so: $(CORE_SRC) $(BINDING_SRC) $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(shell pkg-config --cflags lua$* 2>/dev/null || echo -I/usr/include/lua$*) \
-	  $(ALL_CFLAGS) -shared -o $@ $(CORE_SRC) csrc/lua_dps.c $(LIBS)
+	  $(ALL_CFLAGS) -shared -o $@ $(CORE_SRC) $(BINDING_SRC) $(LIBS)
 
 # A build without tpm2-tss, as for devices without a TPM.
 NOTPM_SRC := $(filter-out csrc/dps_tpm.c,$(CORE_SRC)) csrc/dps_tpm_none.c
-build/notpm/dps/core.so: $(NOTPM_SRC) csrc/lua_dps.c $(HEADERS)
+build/notpm/dps/core.so: $(NOTPM_SRC) $(BINDING_SRC) $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(shell pkg-config --cflags lua5.4) -std=c11 $(WARN) -fPIC \
 	  $(shell pkg-config --cflags libcurl json-c libcrypto) $(CFLAGS) \
-	  -shared -o $@ $(sort $(NOTPM_SRC)) csrc/lua_dps.c \
+	  -shared -o $@ $(sort $(NOTPM_SRC)) $(BINDING_SRC) \
 	  $(shell pkg-config --libs libcurl json-c libcrypto)
 
-build/asan/dps/core.so: $(CORE_SRC) csrc/lua_dps.c $(HEADERS)
+build/asan/dps/core.so: $(CORE_SRC) $(BINDING_SRC) $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(shell pkg-config --cflags lua5.4) $(ALL_CFLAGS) $(SAN) \
-	  -shared -o $@ $(CORE_SRC) csrc/lua_dps.c $(LIBS)
+	  -shared -o $@ $(CORE_SRC) $(BINDING_SRC) $(LIBS)
 
 # C unit tests: each tests/c/test_NAME.c links the core.
 UNIT_TESTS := $(patsubst tests/c/%.c,build/unit/%,$(wildcard tests/c/test_*.c))

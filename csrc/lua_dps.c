@@ -55,6 +55,7 @@
 #include <time.h>
 
 #include "lua_compat.h"
+#include "lua_json.h"
 #include "prov_device_ll_client.h"
 #include "dps_tpm.h"
 
@@ -951,6 +952,7 @@ int luaopen_dps_core(lua_State *L)
     lua_pop(L, 1);
 
     luaL_newlib(L, functions);
+    dps_lua_json_open(L);
     lua_pushliteral(L, DPS_CLIENT_VERSION);
     lua_setfield(L, -2, "VERSION");
     return 1;

@@ -76,20 +76,42 @@ static void clear_error(PROV_DEVICE_LL_HANDLE h)
     h->error.transport_code = 0;
 }
 
+/* The secret part of a SAS token: its signature (the rest is ordinary
+ * text such as "registrations"). Copied into buf, "" if none. */
+static const char *sas_signature(const char *token, char *buf, size_t len)
+{
+    const char *sig = token ? strstr(token, "sig=") : NULL;
+    size_t n = 0;
+
+    if (sig) {
+        sig += 4;
+        while (sig[n] && sig[n] != '&' && n + 1 < len)
+            n++;
+        memcpy(buf, sig, n);
+    }
+    buf[n] = '\0';
+    return buf;
+}
+
 /* Every secret the handle holds, for masking in messages. A key given
- * as a path is no secret (and worth showing); as PEM text it is. */
+ * as a path is no secret (and worth showing); as PEM text its Base64
+ * body is (the armour line is not). */
 static void redact_secrets(PROV_DEVICE_LL_HANDLE h, char *msg)
 {
     const prov_settings *s = &h->settings;
+    const char *pem = s->x509_key ? strstr(s->x509_key, "-----BEGIN") : NULL;
+    char sig[128];
     const char *secrets[] = {
         s->symmetric_key, s->group_key, s->x509_key_password,
-        s->proxy_password, h->attest.device_key_b64, h->attest.sas_token,
-        s->x509_key && strstr(s->x509_key, "-----BEGIN") ? s->x509_key : NULL,
+        s->proxy_password, h->attest.device_key_b64,
+        sas_signature(h->attest.sas_token, sig, sizeof(sig)),
+        pem ? strchr(pem, '\n') : NULL,
     };
     size_t i;
 
     for (i = 0; i < sizeof(secrets) / sizeof(secrets[0]); i++)
         prov_redact(msg, secrets[i]);
+    dps_wipe(sig, sizeof(sig));
 }
 
 PROV_DEVICE_RESULT prov_fail(PROV_DEVICE_LL_HANDLE h, PROV_DEVICE_RESULT result,
@@ -558,9 +580,16 @@ PROV_DEVICE_RESULT Prov_Device_LL_Set_Provisioning_Payload(
     if (h->running)
         return prov_fail(h, PROV_DEVICE_RESULT_INVALID_STATE,
                          "the payload cannot change while registering");
-    if (json && !prov_json_is_valid(json))
-        return prov_fail(h, PROV_DEVICE_RESULT_INVALID_ARG,
-                         "the payload is not valid JSON");
+    if (json) {
+        int rc = prov_json_check_payload(json);
+        if (rc == PROV_JSON_TOO_DEEP)
+            return prov_fail(h, PROV_DEVICE_RESULT_INVALID_ARG,
+                             "payload nested deeper than "
+                             PROV_JSON_DEPTH_TEXT " levels");
+        if (rc != PROV_JSON_OK)
+            return prov_fail(h, PROV_DEVICE_RESULT_INVALID_ARG,
+                             "the payload is not valid JSON");
+    }
     if (json && !(copy = strdup(json)))
         return prov_fail(h, PROV_DEVICE_RESULT_MEMORY, "out of memory");
     free(h->payload_json);

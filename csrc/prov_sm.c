@@ -578,6 +578,11 @@ void prov_sm_on_response(prov_sm *sm, uint64_t now_ms, const prov_sm_response *r
     if (status >= 200 && status <= 299) {
         if (parsed) {
             on_body(sm, now_ms, resp, &rp);
+        } else if (rp.too_deep) {
+            /* The service means it: asking again gets the same answer. */
+            fail_http(sm, PROV_DEVICE_RESULT_PARSING, status, NULL,
+                      "the service's payload is nested deeper than "
+                      PROV_JSON_DEPTH_TEXT " levels");
         } else {
             /* A proxy page or a cut stream: worth another try, but if it
              * persists the service's answer was simply unusable. */

@@ -15,22 +15,18 @@
 -- Works on Lua 5.1 to 5.4; `local c <close> = dps.new{...}` on 5.4.
 
 local core = require "dps.core"
-local cjson = require "cjson"
-
 local error, pairs, ipairs, pcall, select, setmetatable, tostring,
       type = error, pairs, ipairs, pcall, select, setmetatable,
       tostring, type
 local floor, ceil, huge = math.floor, math.ceil, math.huge
 local unpack = table.unpack or unpack -- luacheck: ignore 143
 
--- A private cjson instance: settings made here never leak into the
--- script's own `require "cjson"`.
-local json = cjson.new()
--- lua-cjson encodes {} as an object by default; the OpenResty fork makes
--- it configurable, so say what we mean where the switch exists.
-if json.encode_empty_table_as_object then
-  json.encode_empty_table_as_object(true)
-end
+-- JSON goes through the C core (json-c), not a Lua JSON module: payload
+-- integers go out exactly (Lua 5.3+ integers, and every integral double
+-- up to 2^53 on 5.1) and service integers come back as integers where
+-- they fit, the closest float where they do not.
+local json_encode, json_decode, null = core.json_encode, core.json_decode,
+                                       core.null
 
 local M = { _VERSION = core.VERSION }
 
@@ -172,10 +168,9 @@ local CHECKS = {
   trusted_certs = check_string,
   payload = function(v)
     if type(v) ~= "table" then return "must be a table" end
-    local ok, why = pcall(json.encode, v)
-    if not ok then
-      return "cannot be encoded as JSON: " .. tostring(why)
-    end
+    -- The message names the key: "'payload.a[2]' is a sparse array ...".
+    local text, why = json_encode(v, "payload")
+    if not text then return nil, why end
   end,
   timeout = function(v)
     if type(v) ~= "number" or not (v > 0) then
@@ -305,7 +300,7 @@ end
 -- A decoded JSON value with object keys snake_cased and JSON null as nil.
 -- The custom payload is the caller's data and is left as decoded.
 local function convert(v)
-  if v == cjson.null or v == json.null then return nil end
+  if v == null then return nil end
   if type(v) ~= "table" then return v end
   local out = {}
   for k, x in pairs(v) do
@@ -323,8 +318,7 @@ end
 
 local function decode(text)
   if type(text) ~= "string" then return nil end
-  local ok, v = pcall(json.decode, text)
-  if ok then return v end
+  return (json_decode(text))
 end
 
 local function nonzero(v)
@@ -366,7 +360,7 @@ local function success(h, ctx, hub, device_id)
   res.registration_id = res.registration_id or h:registration_id()
   res.status = res.status or "assigned"
   if res.payload == nil then res.payload = decode(h:get_payload()) end
-  if res.payload == cjson.null or res.payload == json.null then
+  if res.payload == null then
     res.payload = nil
   end
   if res.assigned_hub and res.device_id then
@@ -555,7 +549,7 @@ function M.new(cfg)
     end
   end
   if cfg.payload ~= nil then
-    local ok, e, c = h:set_payload(json.encode(cfg.payload))
+    local ok, e, c = h:set_payload((json_encode(cfg.payload)))
     if not ok then
       h:close()
       return nil, "dps.new: 'payload': " .. e, c
@@ -573,6 +567,10 @@ end
 function M.version()
   return core.version()
 end
+
+--- JSON null in payloads (a NULL light userdata: lua-cjson's cjson.null
+-- is the same value).
+M.null = null
 
 --- True when this build can use a TPM (built with tpm2-tss).
 function M.tpm_available()
