@@ -454,5 +454,5 @@ int prov_json_parse_value(const char *text, size_t len, int max_depth, json_obje
 {
     if (!out)
         return PROV_JSON_INVALID;
-    return parse_exact(text, len, false, max_depth, out);
+    return parse_exact(text, len, true, max_depth, out);
 }

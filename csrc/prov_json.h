@@ -76,7 +76,8 @@ int prov_json_is_valid(const char *text);
  * PROV_JSON_INVALID. */
 int prov_json_check_payload(const char *text);
 
-/* Parses text[0..len) (no NUL needed after it) under the same rules into
+/* Parses text[0..len) (text[len] must be the terminating NUL, as in a
+ * Lua string; NULs before it are refused) under the same rules into
  * a json-c value the caller puts; NULL for the literal null. Integers
  * beyond int64 (negative) or uint64 (positive) become the closest double,
  * never a clamped INT64_MIN/UINT64_MAX. Returns a PROV_JSON_* outcome. */
