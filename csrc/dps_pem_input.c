@@ -112,6 +112,12 @@ static void unreadable(const char *arg, const char *what, int e, char *err,
 {
     char shown[256];
 
+    /* Out of descriptors or memory says nothing about the argument. */
+    if (e == EMFILE || e == ENFILE || e == ENOMEM) {
+        dps_set_error(err, errlen, "%s: cannot open a file now: %s",
+                      option_of(what), strerror(e));
+        return;
+    }
     if (!quotable_path(arg, e)) {
         dps_set_error(err, errlen, "%s: not a readable file and not PEM text",
                       option_of(what));

@@ -347,6 +347,7 @@ static int encode_protected(lua_State *L)
 {
     json_ctx *c = (json_ctx *)lua_touserdata(L, 1);
     json_object *value = NULL;
+    const char *text;
     bool ok;
 
     lua_settop(L, 2);
@@ -354,9 +355,14 @@ static int encode_protected(lua_State *L)
     c->root = value; /* freed by the caller, complete or not */
     if (!ok)
         return 0;
+    text = json_object_to_json_string_ext(
+        value, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+    if (!text) {
+        fail(c, "could not be encoded (out of memory)");
+        return 0;
+    }
     /* The only call that may raise: the tree is in c->root by now. */
-    lua_pushstring(L, json_object_to_json_string_ext(
-                          value, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+    lua_pushstring(L, text);
     lua_setfield(L, LUA_REGISTRYINDEX, RESULT_KEY);
     return 0;
 }

@@ -9,6 +9,7 @@
 #include "testing.h"
 
 #include <openssl/err.h>
+#include <sys/resource.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -257,6 +258,19 @@ static void test_check_source(void)
     CHECK_STR(err, "cannot read trusted_certs file '" FX "nope.pem': No such file or directory");
     CHECK_INT(dps_pem_check_source("tests/fixtures/x509", "trusted_certs", err, sizeof err), -1);
     CHECK_STR(err, "cannot read trusted_certs file 'tests/fixtures/x509': Is a directory");
+
+    /* Out of descriptors: said as such, not blamed on the argument. */
+    struct rlimit old, low;
+    if (getrlimit(RLIMIT_NOFILE, &old) == 0) {
+        low = old;
+        low.rlim_cur = 3;
+        if (setrlimit(RLIMIT_NOFILE, &low) == 0) {
+            int rc = dps_pem_check_source(FX "root.pem", "trusted_certs", err, sizeof err);
+            setrlimit(RLIMIT_NOFILE, &old);
+            CHECK_INT(rc, -1);
+            CHECK_STR(err, "trusted_certs: cannot open a file now: Too many open files");
+        }
+    }
 }
 
 static void test_not_pem(void)
