@@ -57,7 +57,8 @@ CORE_SRC := csrc/prov_device_ll_client.c csrc/prov_options.c \
             csrc/prov_attest.c csrc/prov_sm.c csrc/prov_json.c \
             csrc/dps_http.c csrc/dps_sas.c $(CRYPTO_SRC) csrc/dps_pem_input.c \
             csrc/dps_encoding.c \
-            csrc/dps_error.c csrc/dps_private_file.c $(TPM_SRC)
+            csrc/dps_error.c csrc/dps_private_file.c \
+            csrc/prov_certs.c csrc/prov_cache.c $(TPM_SRC)
 HEADERS  := $(wildcard csrc/*.h)
 
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined

@@ -24,10 +24,12 @@ int dps_csr_ensure_key(const char *path, int *created, char *err,
 int dps_csr_build(const char *path, const char *cn, char **csr_b64,
                   char *err, size_t errlen);
 
-/* 0 if the DER certificate carries the public half of the key at path
- * and its subject CN is cn; -1 (saying which) otherwise. */
+/* 0 if the DER certificate carries the public half of the key at path,
+ * its subject CN is cn and (unless now_s is 0) it has not expired at
+ * now_s (UNIX time); -1 (saying which) otherwise. */
 int dps_csr_check_issued(const char *path, const uint8_t *der, size_t len,
-                         const char *cn, char *err, size_t errlen);
+                         const char *cn, int64_t now_s, char *err,
+                         size_t errlen);
 
 /* Writes data to path atomically: a temporary file in the same directory
  * (mode 0600), flushed to disk, then renamed over path, so a power cut

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <mbedtls/ecp.h>
@@ -222,8 +223,26 @@ static int subject_cn_is(const mbedtls_x509_crt *crt, const char *cn)
     return 0;
 }
 
+/* valid_to is in UTC; compared field by field, no time zone involved. */
+static int expired(const mbedtls_x509_crt *crt, int64_t now_s)
+{
+    time_t now = (time_t)now_s;
+    struct tm tm;
+    const mbedtls_x509_time *t = &crt->valid_to;
+    long long a, b;
+
+    if (!gmtime_r(&now, &tm))
+        return 1;
+    a = ((((t->year * 100LL + t->mon) * 100 + t->day) * 100 + t->hour) * 100 +
+         t->min) * 100 + t->sec;
+    b = (((((tm.tm_year + 1900) * 100LL + tm.tm_mon + 1) * 100 + tm.tm_mday) *
+          100 + tm.tm_hour) * 100 + tm.tm_min) * 100 + tm.tm_sec;
+    return a <= b;
+}
+
 int dps_csr_check_issued(const char *path, const uint8_t *der, size_t len,
-                         const char *cn, char *err, size_t errlen)
+                         const char *cn, int64_t now_s, char *err,
+                         size_t errlen)
 {
     mbedtls_x509_crt crt;
     mbedtls_pk_context pk;
@@ -246,6 +265,8 @@ int dps_csr_check_issued(const char *path, const uint8_t *der, size_t len,
     } else if (!subject_cn_is(&crt, cn)) {
         dps_set_error(err, errlen, "the issued certificate's subject CN is "
                       "not the registration id %s", cn);
+    } else if (now_s && expired(&crt, now_s)) {
+        dps_set_error(err, errlen, "the issued certificate has expired");
     } else {
         rc = 0;
     }

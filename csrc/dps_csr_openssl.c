@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include <openssl/bio.h>
 #include <openssl/ec.h>
@@ -168,8 +169,15 @@ int dps_csr_build(const char *path, const char *cn, char **csr_b64,
     return 0;
 }
 
+static int expired(X509 *cert, int64_t now_s)
+{
+    time_t now = (time_t)now_s;
+    return X509_cmp_time(X509_get0_notAfter(cert), &now) <= 0;
+}
+
 int dps_csr_check_issued(const char *path, const uint8_t *der, size_t len,
-                         const char *cn, char *err, size_t errlen)
+                         const char *cn, int64_t now_s, char *err,
+                         size_t errlen)
 {
     const unsigned char *p = der;
     X509 *cert = len <= 0x7fffffff ? d2i_X509(NULL, &p, (long)len) : NULL;
@@ -190,6 +198,8 @@ int dps_csr_check_issued(const char *path, const uint8_t *der, size_t len,
                strcmp(subject_cn, cn) != 0) {
         dps_set_error(err, errlen, "the issued certificate's subject CN is "
                       "not the registration id %s", cn);
+    } else if (now_s && expired(cert, now_s)) {
+        dps_set_error(err, errlen, "the issued certificate has expired");
     } else {
         rc = 0;
     }
