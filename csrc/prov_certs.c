@@ -210,13 +210,20 @@ char *prov_lookup_wrap(const char *body, size_t len)
     json_object *result = NULL, *root = NULL, *status = NULL;
     char *text = NULL;
 
-    if (!tok || !body || len > 0x7fffffff)
+    size_t end;
+
+    /* A NUL inside the body would end json-c's parse early. */
+    if (!tok || !body || len > 0x7fffffff || memchr(body, '\0', len))
         goto done;
     json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
     result = json_tokener_parse_ex(tok, body, (int)len);
     if (!result || json_tokener_get_error(tok) != json_tokener_success ||
         !json_object_is_type(result, json_type_object))
         goto done;
+    /* Nothing but blanks after the object. */
+    for (end = json_tokener_get_parse_end(tok); end < len; end++)
+        if (!strchr(" \t\r\n", body[end]))
+            goto done;
     root = json_object_new_object();
     if (!root)
         goto done;
