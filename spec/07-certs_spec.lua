@@ -216,6 +216,45 @@ describe("certificates from DPS", function()
     assert.matches("c2VjcmV0", H.read_file(garbage))
   end)
 
+  it("examples/provision_csr.lua writes key and certificate for an MQTT client",
+     function()
+    local d = fresh_dir()
+    local function example(extra)
+      local out = d .. "/example.out"
+      local ok = os.execute(string.format(
+        "DPS_ID_SCOPE=%s DPS_REGISTRATION_ID=dev-1 DPS_SYMMETRIC_KEY=%s " ..
+        "DPS_ENDPOINT=%s DPS_TRUSTED_CERTS=%s DPS_CERT_DIR=%s " ..
+        "%s examples/provision_csr.lua %s >%s 2>&1",
+        H.scope, H.key, emu.endpoint, H.ca, d, H.lua, extra or "", out))
+      return ok == true or ok == 0, H.read_file(out)
+    end
+    local ok, out = example()
+    assert.is_true(ok, out)
+    assert.matches("assigned to test%-hub%.azure%-devices%.net as dev%-1", out)
+    assert.are.equal("600", mode_of(d .. "/operational.key"))
+    assert.are.equal("600", mode_of(d .. "/assignment.json"))
+    local crt = d .. "/operational.crt"
+    assert.matches("CN%s*=%s*dev%-1", run("openssl x509 -in " .. crt .. " -noout -subject"))
+    assert.are.equal(run("openssl pkey -in " .. d .. "/operational.key -pubout"),
+                     run("openssl x509 -in " .. crt .. " -noout -pubkey"))
+    assert.matches(": OK", run("openssl verify -CAfile " .. issuing_ca .. " " .. crt))
+    assert.are.equal("HOST=test-hub.azure-devices.net\nDEVICE_ID=dev-1\n",
+                     H.read_file(d .. "/iothub.conf"))
+    local requests = #emu:requests()
+    -- A reboot: the cache answers, the files stay as they were.
+    local cert_before = H.read_file(crt)
+    ok, out = example()
+    assert.is_true(ok, out)
+    assert.matches("cached assignment", out)
+    assert.are.equal(requests, #emu:requests())
+    assert.are.equal(cert_before, H.read_file(crt))
+    -- --reprovision asks the service again (same key, new certificate).
+    ok, out = example("--reprovision")
+    assert.is_true(ok, out)
+    assert.matches("assigned to", out)
+    assert.is_true(#emu:requests() > requests)
+  end)
+
   it("validates the certificate_request table", function()
     assert.has_error(function()
       dps.new(H.client_config(emu, { certificate_request = "/tmp/k" }))
