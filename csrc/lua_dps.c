@@ -460,6 +460,13 @@ static int l_lookup_device(lua_State *L)
     return start_run(L, Prov_Device_LL_Lookup_Device);
 }
 
+/* client:cached_assignment(result_cb [, status_cb]): as register_device,
+ * answered from the assignment cache only; nil, msg, code on a miss. */
+static int l_cached_assignment(lua_State *L)
+{
+    return start_run(L, Prov_Device_LL_Cached_Assignment);
+}
+
 /* client:dowork() -> true. Never blocks. Re-raises (after DoWork has
  * returned) the first error raised by a callback, as "callback error:
  * <message and traceback>". */
@@ -962,6 +969,7 @@ static const luaL_Reg methods[] = {
     { "hub_sas_token", l_hub_sas_token },
     { "hub_connection_string", l_hub_connection_string },
     { "lookup_device", l_lookup_device },
+    { "cached_assignment", l_cached_assignment },
     { "issued_certificate", l_issued_certificate },
     { "is_cached", l_is_cached },
     { "forget_assignment", l_forget_assignment },

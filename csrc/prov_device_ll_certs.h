@@ -47,6 +47,15 @@ PROV_DEVICE_RESULT Prov_Device_LL_Lookup_Device(PROV_DEVICE_LL_HANDLE handle,
     void *user_context, PROV_DEVICE_CLIENT_REGISTER_STATUS_CALLBACK status_cb,
     void *status_ctx);
 
+/* Answers from the assignment cache only, never asking the service (a
+ * boot script, before the network or NTP is up): on a valid entry it
+ * returns OK and the callbacks report it from DoWork as Register_Device
+ * would; else it returns ERROR ("no valid cached assignment") at once. */
+PROV_DEVICE_RESULT Prov_Device_LL_Cached_Assignment(PROV_DEVICE_LL_HANDLE handle,
+    PROV_DEVICE_CLIENT_REGISTER_DEVICE_CALLBACK register_callback,
+    void *user_context, PROV_DEVICE_CLIENT_REGISTER_STATUS_CALLBACK status_cb,
+    void *status_ctx);
+
 /* Removes the assignment cache file (absent is fine), so the next
  * Register_Device asks the service. INVALID_STATE while registering. */
 PROV_DEVICE_RESULT Prov_Device_LL_Forget_Assignment(PROV_DEVICE_LL_HANDLE handle);

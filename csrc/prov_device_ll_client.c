@@ -245,8 +245,13 @@ static void reset_registration(PROV_DEVICE_LL_HANDLE h)
     prov_sm_init(&h->sm, &cfg);
 }
 
-/* Register_Device and Lookup_Device: one run of the state machine. */
-static PROV_DEVICE_RESULT start_run(PROV_DEVICE_LL_HANDLE h, bool lookup,
+/* What start_run does: register (cache first), look up, or answer from
+ * the cache only. */
+typedef enum { RUN_REGISTER, RUN_LOOKUP, RUN_CACHE_ONLY } run_kind;
+
+/* Register_Device, Lookup_Device, Cached_Assignment: one run of the
+ * state machine. */
+static PROV_DEVICE_RESULT start_run(PROV_DEVICE_LL_HANDLE h, run_kind kind,
     PROV_DEVICE_CLIENT_REGISTER_DEVICE_CALLBACK register_callback,
     void *user_context, PROV_DEVICE_CLIENT_REGISTER_STATUS_CALLBACK status_cb,
     void *status_ctx)
@@ -254,6 +259,7 @@ static PROV_DEVICE_RESULT start_run(PROV_DEVICE_LL_HANDLE h, bool lookup,
     int64_t now_s = (int64_t)time(NULL);
     uint64_t now_ms;
     PROV_DEVICE_RESULT r;
+    bool lookup = kind == RUN_LOOKUP;
 
     /* SRS_PROV_CLIENT_07_007: NULL handle or callback. */
     if (!h)
@@ -290,9 +296,15 @@ static PROV_DEVICE_RESULT start_run(PROV_DEVICE_LL_HANDLE h, bool lookup,
      * request, the CSR goes into the body. */
     now_ms = monotonic_ms();
     prov_sm_start(&h->sm, now_ms);
-    if (!prov_cache_answer(h, now_ms) &&
-        (r = prov_certs_prepare(h)) != PROV_DEVICE_RESULT_OK)
-        return r;
+    if (!prov_cache_answer(h, now_ms)) {
+        if (kind == RUN_CACHE_ONLY)
+            return prov_fail(h, PROV_DEVICE_RESULT_ERROR,
+                             h->settings.cache_path
+                             ? "no valid cached assignment"
+                             : "no assignment cache is configured");
+        if ((r = prov_certs_prepare(h)) != PROV_DEVICE_RESULT_OK)
+            return r;
+    }
     h->register_cb = register_callback;
     h->register_ctx = user_context;
     h->status_cb = status_cb;
@@ -307,8 +319,8 @@ PROV_DEVICE_RESULT Prov_Device_LL_Register_Device(PROV_DEVICE_LL_HANDLE h,
     void *user_context, PROV_DEVICE_CLIENT_REGISTER_STATUS_CALLBACK status_cb,
     void *status_ctx)
 {
-    return start_run(h, false, register_callback, user_context, status_cb,
-                     status_ctx);
+    return start_run(h, RUN_REGISTER, register_callback, user_context,
+                     status_cb, status_ctx);
 }
 
 PROV_DEVICE_RESULT Prov_Device_LL_Lookup_Device(PROV_DEVICE_LL_HANDLE h,
@@ -316,8 +328,17 @@ PROV_DEVICE_RESULT Prov_Device_LL_Lookup_Device(PROV_DEVICE_LL_HANDLE h,
     void *user_context, PROV_DEVICE_CLIENT_REGISTER_STATUS_CALLBACK status_cb,
     void *status_ctx)
 {
-    return start_run(h, true, register_callback, user_context, status_cb,
-                     status_ctx);
+    return start_run(h, RUN_LOOKUP, register_callback, user_context,
+                     status_cb, status_ctx);
+}
+
+PROV_DEVICE_RESULT Prov_Device_LL_Cached_Assignment(PROV_DEVICE_LL_HANDLE h,
+    PROV_DEVICE_CLIENT_REGISTER_DEVICE_CALLBACK register_callback,
+    void *user_context, PROV_DEVICE_CLIENT_REGISTER_STATUS_CALLBACK status_cb,
+    void *status_ctx)
+{
+    return start_run(h, RUN_CACHE_ONLY, register_callback, user_context,
+                     status_cb, status_ctx);
 }
 
 /* Calls the status callback; returns false if the handle was destroyed

@@ -545,6 +545,20 @@ function Client:lookup(on_status)
   return run_blocking(self, "lookup_device", "lookup", on_status)
 end
 
+--- The cached assignment (with `cache`), never asking the service: the
+-- same result table as register(), or nil, message, "NOT_FOUND" when the
+-- cache holds no valid assignment. For boot scripts that must not wait
+-- for the network.
+function Client:cached()
+  local res, err, code, details = run_blocking(self, "cached_assignment",
+                                               "cached")
+  if not res and code == "ERROR" and (err:find("no valid cached assignment", 1, true)
+      or err:find("no assignment cache", 1, true)) then
+    return nil, err, "NOT_FOUND", details
+  end
+  return res, err, code, details
+end
+
 --- Removes the assignment cache file, so the next register() asks the
 -- service. true, or nil, message, code.
 function Client:forget()

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/bio.h>
@@ -21,6 +22,7 @@
 #include "testing.h"
 
 static char dir[64];
+static int64_t NOW;
 
 static void path_in_dir(char *out, size_t n, const char *name)
 {
@@ -243,21 +245,30 @@ static void test_check_issued(void)
     pk = read_key(path);
     n = make_cert(pk, "router-0042", &der);
     CHECK(n > 0);
-    CHECK_INT(dps_csr_check_issued(path, der, (size_t)n, "router-0042", err,
+    CHECK_INT(dps_csr_check_issued(path, der, (size_t)n, "router-0042", NOW, err,
                                    sizeof(err)), 0);
-    CHECK_INT(dps_csr_check_issued(path, der, (size_t)n, "router-0043", err,
+    CHECK_INT(dps_csr_check_issued(path, der, (size_t)n, "router-0043", NOW, err,
                                    sizeof(err)), -1);
     CHECK(strstr(err, "CN") != NULL);
     CHECK_INT(dps_csr_check_issued(path, der, (size_t)n - 1, "router-0042",
-                                   err, sizeof(err)), -1);
+                                   NOW, err, sizeof(err)), -1);
     OPENSSL_free(der);
     der = NULL;
     path_in_dir(other, sizeof(other), "other.key");
     write_key(other, pk2);
     n = make_cert(pk2, "router-0042", &der);
-    CHECK_INT(dps_csr_check_issued(path, der, (size_t)n, "router-0042", err,
+    CHECK_INT(dps_csr_check_issued(path, der, (size_t)n, "router-0042", NOW, err,
                                    sizeof(err)), -1);
     CHECK(strstr(err, "not for the key") != NULL);
+    OPENSSL_free(der);
+    /* Valid for an hour: expired two hours from now. */
+    der = NULL;
+    n = make_cert(pk, "router-0042", &der);
+    CHECK_INT(dps_csr_check_issued(path, der, (size_t)n, "router-0042",
+                                   NOW + 7200, err, sizeof(err)), -1);
+    CHECK(strstr(err, "expired") != NULL);
+    CHECK_INT(dps_csr_check_issued(path, der, (size_t)n, "router-0042", 0,
+                                   err, sizeof(err)), 0);
     OPENSSL_free(der);
     EVP_PKEY_free(pk);
     EVP_PKEY_free(pk2);
@@ -285,6 +296,7 @@ int main(void)
     snprintf(dir, sizeof(dir), "/tmp/dps-test-csr-XXXXXX");
     if (!mkdtemp(dir))
         return 2;
+    NOW = (int64_t)time(NULL);
     RUN(test_creates_p256_key_0600);
     RUN(test_reuses_existing_key);
     RUN(test_rsa_key_is_reused);
