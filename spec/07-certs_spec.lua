@@ -483,3 +483,82 @@ describe("assignment cache", function()
     assert.is_true(res.from_cache)
   end)
 end)
+
+describe("OpenWrt boot script with the library cache", function()
+  local emu, dir
+
+  setup(function()
+    dir = H.tmpname()
+    os.execute("mkdir -p " .. dir)
+    emu = H.start_emulator(config())
+  end)
+  teardown(function()
+    emu:stop()
+    os.execute("rm -rf " .. dir)
+  end)
+
+  local function uci(extra)
+    local lines = {
+      "config dps 'main'",
+      "\toption enabled '1'",
+      "\toption id_scope '" .. H.scope .. "'",
+      "\toption registration_id 'dev-1'",
+      "\toption symmetric_key '" .. H.key .. "'",
+      "\toption global_endpoint '" .. emu.endpoint .. "'",
+      "\toption trusted_certs '" .. H.ca .. "'",
+      "\toption wait_ntp '0'",
+      "\toption attempts '1'",
+      "\toption cache '" .. dir .. "/state/assignment.json'",
+      "\toption certificate_key '" .. dir .. "/state/operational.key'",
+    }
+    for _, l in ipairs(extra or {}) do lines[#lines + 1] = "\t" .. l end
+    H.write_file(dir .. "/dps.uci", table.concat(lines, "\n") .. "\n")
+  end
+
+  local function boot(mode)
+    local out = dir .. "/boot.out"
+    local r = os.execute(string.format(
+      "DPS_UCI_FILE=%s/dps.uci %s packaging/openwrt/files/dps-provision.lua %s >%s 2>&1",
+      dir, H.lua, mode or "boot", out))
+    return r == true or r == 0, H.read_file(out)
+  end
+
+  it("registers once, then answers from the cache until the hub check fails",
+     function()
+    emu:configure(config())
+    uci()
+    local ok, out = boot()
+    assert.is_true(ok, out)
+    assert.matches("assigned to hub test%-hub", out)
+    assert.matches("issued certificate written", out)
+    local crt = dir .. "/state/operational.crt"
+    assert.are.equal(run("openssl pkey -in " .. dir .. "/state/operational.key -pubout"),
+                     run("openssl x509 -in " .. crt .. " -noout -pubkey"))
+    assert.are.equal("600", mode_of(dir .. "/state/assignment.json"))
+    local requests = #emu:requests()
+    ok, out = boot()
+    assert.is_true(ok, out)
+    assert.matches("cached assignment: hub test%-hub%.azure%-devices%.net, device dev%-1", out)
+    assert.are.equal(requests, #emu:requests())
+    -- status prints the cache.
+    ok, out = boot("status")
+    assert.is_true(ok, out)
+    assert.are.equal("dev-1", cjson.decode(out).registration_state.deviceId)
+    -- The hub refuses the device: provision again.
+    uci{ "option hub_check_cmd 'false'" }
+    ok, out = boot()
+    assert.is_true(ok, out)
+    assert.matches("hub check failed", out)
+    assert.matches("assigned to hub", out)
+    assert.is_true(#emu:requests() > requests)
+    requests = #emu:requests()
+    -- force ignores the cache.
+    uci()
+    ok, out = boot("force")
+    assert.is_true(ok, out)
+    assert.is_true(#emu:requests() > requests)
+    ok = boot("clear")
+    assert.is_true(ok)
+    assert.is_nil(H.read_file(dir .. "/state/assignment.json"))
+  end)
+end)
