@@ -279,6 +279,12 @@ static PROV_DEVICE_RESULT start_run(PROV_DEVICE_LL_HANDLE h, run_kind kind,
     r = prov_attest_prepare(h, now_s);
     if (r != PROV_DEVICE_RESULT_OK)
         return r;
+    if (lookup && h->attest.kind == PROV_ATTEST_TPM)
+        return prov_fail(h, PROV_DEVICE_RESULT_ERROR,
+                         "the status lookup is not available with TPM "
+                         "attestation (DPS authenticates a TPM only through "
+                         "a registration's challenge); use the assignment "
+                         "cache");
     reset_registration(h);
     prov_certs_clear(h);
     h->lookup = lookup;
