@@ -409,11 +409,7 @@ static void on_status(PROV_DEVICE_REG_STATUS status, void *ctx)
 
 /* ---- methods: the seed's ---------------------------------------------- */
 
-/* client:register_device(result_cb [, status_cb]) -> true | nil, msg, code
- * result_cb(result_name, iothub_uri, device_id, client), once, from
- * dowork(); status_cb(status_name, client) with "connected",
- * "registering", "assigning", "assigned", "error", "hub_not_specified".
- * The trailing client argument is an addition to the seed's signature. */
+/* A C function that starts a run: Register_Device and its siblings. */
 typedef PROV_DEVICE_RESULT (*start_fn)(PROV_DEVICE_LL_HANDLE,
     PROV_DEVICE_CLIENT_REGISTER_DEVICE_CALLBACK, void *,
     PROV_DEVICE_CLIENT_REGISTER_STATUS_CALLBACK, void *);
@@ -448,6 +444,11 @@ static int start_run(lua_State *L, start_fn start)
     return 1;
 }
 
+/* client:register_device(result_cb [, status_cb]) -> true | nil, msg, code
+ * result_cb(result_name, iothub_uri, device_id, client), once, from
+ * dowork(); status_cb(status_name, client) with "connected",
+ * "registering", "assigning", "assigned", "error", "hub_not_specified".
+ * The trailing client argument is an addition to the seed's signature. */
 static int l_register_device(lua_State *L)
 {
     return start_run(L, Prov_Device_LL_Register_Device);

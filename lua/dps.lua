@@ -402,7 +402,8 @@ local function check_callback(v, n, name, optional)
     n, name, type(v)), 3)
 end
 
--- Starts a run of the core: register_device or lookup_device. The
+-- Starts a run of the core: register_device, lookup_device or
+-- cached_assignment. The
 -- closures capture ctx, never the client (see Client:start).
 local function start_run(self, method, on_result, on_status)
   local h, ctx = open(self), self._ctx
