@@ -403,8 +403,8 @@ local function check_callback(v, n, name, optional)
 end
 
 -- Starts a run of the core: register_device, lookup_device or
--- cached_assignment. The
--- closures capture ctx, never the client (see Client:start).
+-- cached_assignment. The closures capture ctx, never the client (see
+-- Client:start).
 local function start_run(self, method, on_result, on_status)
   local h, ctx = open(self), self._ctx
   local lookup = method == "lookup_device"
