@@ -26,6 +26,11 @@
 #include "dps_crypto.h"
 #include "dps_error.h"
 
+/* A trimmed mbedTLS (a router image's) may leave out what a CSR needs:
+ * then the functions below say so instead of failing to link. */
+#if defined(MBEDTLS_X509_CSR_WRITE_C) && defined(MBEDTLS_PK_WRITE_C) && \
+    defined(MBEDTLS_ECP_C) && defined(MBEDTLS_X509_CRT_PARSE_C)
+
 /* Key files bigger than this are not keys (an RSA-8192 PEM is ~6.5 KB). */
 #define MAX_KEY_FILE (64 * 1024)
 /* Room for a DER key, CSR or public key: RSA-8192 fits. */
@@ -276,3 +281,43 @@ int dps_csr_check_issued(const char *path, const uint8_t *der, size_t len,
     free(b);
     return rc;
 }
+
+#else /* no CSR writing in this mbedTLS */
+
+#define NO_CSR "this mbedTLS build cannot write certificate requests " \
+               "(MBEDTLS_X509_CSR_WRITE_C, MBEDTLS_PK_WRITE_C, MBEDTLS_ECP_C)"
+
+int dps_csr_ensure_key(const char *path, int *created, char *err,
+                       size_t errlen)
+{
+    (void)path;
+    if (created)
+        *created = 0;
+    dps_set_error(err, errlen, NO_CSR);
+    return -1;
+}
+
+int dps_csr_build(const char *path, const char *cn, char **csr_b64,
+                  char *err, size_t errlen)
+{
+    (void)path;
+    (void)cn;
+    *csr_b64 = NULL;
+    dps_set_error(err, errlen, NO_CSR);
+    return -1;
+}
+
+int dps_csr_check_issued(const char *path, const uint8_t *der, size_t len,
+                         const char *cn, int64_t now_s, char *err,
+                         size_t errlen)
+{
+    (void)path;
+    (void)der;
+    (void)len;
+    (void)cn;
+    (void)now_s;
+    dps_set_error(err, errlen, NO_CSR);
+    return -1;
+}
+
+#endif
