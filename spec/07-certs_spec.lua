@@ -95,6 +95,9 @@ describe("certificates from DPS", function()
       assert.matches("^%-%-%-%-%-BEGIN CERTIFICATE%-%-%-%-%-\n", pem)
     end
     assert.are.equal(H.read_file(issuing_ca), res.issued_certificate_chain[2])
+    -- With --pki, that is the test PKI's issuing CA.
+    assert.are.equal(H.read_file(H.pki .. "/issuing-ca.pem"),
+                     res.issued_certificate_chain[2])
     local leaf = d .. "/leaf.pem"
     H.write_file(leaf, res.issued_certificate_chain[1])
     -- CN = registration id, public key = the key file's, verifies to the

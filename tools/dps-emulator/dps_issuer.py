@@ -57,12 +57,22 @@ def _b64(cert):
 
 
 class Issuer:
-    """The test issuing CA; made lazily (once) unless write_ca() asks."""
+    """The test issuing CA: loaded (load()), or made on first use."""
 
     def __init__(self):
         self._lock = threading.Lock()
         self._key = None
         self._cert = None
+
+    def load(self, cert_path, key_path):
+        """Issues from this CA (PEM files, e.g. make-test-pki's) instead of
+        a fresh one."""
+        with open(cert_path, "rb") as f:
+            cert = x509.load_pem_x509_certificate(f.read())
+        with open(key_path, "rb") as f:
+            key = serialization.load_pem_private_key(f.read(), password=None)
+        with self._lock:
+            self._cert, self._key = cert, key
 
     def _ca(self):
         with self._lock:
@@ -105,7 +115,10 @@ class Issuer:
         id, the request's public key and clientAuth."""
         ca_key, ca_cert = self._ca()
         now = datetime.datetime.now(datetime.timezone.utc)
-        ski = ca_cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+        try:
+            ski = ca_cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+        except x509.ExtensionNotFound:
+            ski = x509.SubjectKeyIdentifier.from_public_key(ca_cert.public_key())
         leaf = (
             x509.CertificateBuilder()
             .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME,

@@ -154,6 +154,15 @@ class CsrTest(EmulatorTestCase):
         r = self.put("dev-now", {"registrationId": "dev-now"}, api="api-version=2021-06-01")
         self.assertEqual(r.status, 200)
 
+    def test_issues_from_the_pki_issuing_ca(self):
+        from helpers import pki_path
+        with open(pki_path("issuing-ca.pem"), "rb") as f:
+            self.assertEqual(self.issuing_ca(), x509.load_pem_x509_certificate(f.read()))
+        key, csr = make_csr("dev-now")
+        chain = self.put("dev-now", {"registrationId": "dev-now", "csr": csr}).json()[
+            "registrationState"]["issuedCertificateChain"]
+        self.check_chain(chain, "dev-now", key)
+
     def test_issuing_ca_written_out(self):
         from helpers import Emulator
         path = os.path.join(self.emu.tmp, "issuing-ca.pem")
