@@ -24,14 +24,15 @@ BUILD_EPOCH := $(or $(SOURCE_DATE_EPOCH),$(shell date +%s))
 # and mbedTLS for OpenWrt, whose base image has no libcrypto. Debian's
 # mbedTLS ships no .pc file, hence plain -l flags.
 CRYPTO ?= openssl
-MBEDTLS_CRYPTO_SRC := csrc/dps_crypto_mbedtls.c csrc/dps_x509_mbedtls.c
+MBEDTLS_CRYPTO_SRC := csrc/dps_crypto_mbedtls.c csrc/dps_x509_mbedtls.c \
+                      csrc/dps_csr_mbedtls.c
 MBEDTLS_LIBS := -lmbedx509 -lmbedcrypto
 ifeq ($(CRYPTO),mbedtls)
 CRYPTO_SRC  := $(MBEDTLS_CRYPTO_SRC)
 CRYPTO_PKGS :=
 CRYPTO_LIBS := $(MBEDTLS_LIBS)
 else
-CRYPTO_SRC  := csrc/dps_crypto_openssl.c csrc/dps_x509.c
+CRYPTO_SRC  := csrc/dps_crypto_openssl.c csrc/dps_x509.c csrc/dps_csr_openssl.c
 CRYPTO_PKGS := libcrypto
 CRYPTO_LIBS :=
 endif
@@ -57,7 +58,8 @@ CORE_SRC := csrc/prov_device_ll_client.c csrc/prov_options.c \
             csrc/prov_redact.c \
             csrc/dps_http.c csrc/dps_sas.c $(CRYPTO_SRC) csrc/dps_pem_input.c \
             csrc/dps_encoding.c \
-            csrc/dps_error.c $(TPM_SRC)
+            csrc/dps_error.c csrc/dps_private_file.c \
+            csrc/prov_certs.c csrc/prov_cache.c $(TPM_SRC)
 HEADERS  := $(wildcard csrc/*.h)
 # The Lua binding: dps.core and its JSON conversion.
 BINDING_SRC := csrc/lua_dps.c csrc/lua_json.c
@@ -107,11 +109,12 @@ build/unit-plain/%: tests/c/%.c $(CORE_SRC) $(HEADERS) tests/c/testing.h
 
 # The unit tests that touch the seam, over the mbedTLS backend whatever
 # CRYPTO says. test_x509 itself calls ERR_peek_error (it checks that the
-# OpenSSL backend leaves no error queued), so it alone links libcrypto.
+# OpenSSL backend leaves no error queued) and test_csr checks the CSRs
+# with OpenSSL, so these two link libcrypto.
 MBEDTLS_CORE_SRC := $(filter-out $(CRYPTO_SRC),$(CORE_SRC)) $(MBEDTLS_CRYPTO_SRC)
 MBEDTLS_PKGS := $(filter-out libcrypto,$(PKGS))
 UNIT_MBEDTLS := build/unit-mbedtls/test_sas build/unit-mbedtls/test_x509 \
-                build/unit-mbedtls/test_client
+                build/unit-mbedtls/test_client build/unit-mbedtls/test_csr
 
 build/unit-mbedtls/%: tests/c/%.c $(MBEDTLS_CORE_SRC) $(HEADERS) tests/c/testing.h
 	@mkdir -p $(dir $@)
@@ -119,7 +122,7 @@ build/unit-mbedtls/%: tests/c/%.c $(MBEDTLS_CORE_SRC) $(HEADERS) tests/c/testing
 	  $(shell pkg-config --cflags $(MBEDTLS_PKGS)) $(CFLAGS) $(SAN) \
 	  -Icsrc -Itests/c -o $@ $< $(MBEDTLS_CORE_SRC) \
 	  $(shell pkg-config --libs $(MBEDTLS_PKGS)) $(MBEDTLS_LIBS) \
-	  $(if $(filter test_x509,$*),-lcrypto)
+	  $(if $(filter test_x509 test_csr,$*),-lcrypto)
 
 build/provision_c: examples/provision.c $(CORE_SRC) $(HEADERS)
 	@mkdir -p $(dir $@)

@@ -210,6 +210,9 @@ static void free_handle(PROV_DEVICE_LL_HANDLE h)
     prov_free_secret(s->group_key);
     free(s->tpm_tcti);
     free(s->api_version);
+    free(s->csr_key_path);
+    free(s->cache_path);
+    prov_certs_clear(h);
     free(h->base_url);
     free(h->scope_id);
     free(h);
@@ -297,13 +300,21 @@ static void reset_registration(PROV_DEVICE_LL_HANDLE h)
     prov_sm_init(&h->sm, &cfg);
 }
 
-PROV_DEVICE_RESULT Prov_Device_LL_Register_Device(PROV_DEVICE_LL_HANDLE h,
+/* What start_run does: register (cache first), look up, or answer from
+ * the cache only. */
+typedef enum { RUN_REGISTER, RUN_LOOKUP, RUN_CACHE_ONLY } run_kind;
+
+/* Register_Device, Lookup_Device, Cached_Assignment: one run of the
+ * state machine. */
+static PROV_DEVICE_RESULT start_run(PROV_DEVICE_LL_HANDLE h, run_kind kind,
     PROV_DEVICE_CLIENT_REGISTER_DEVICE_CALLBACK register_callback,
     void *user_context, PROV_DEVICE_CLIENT_REGISTER_STATUS_CALLBACK status_cb,
     void *status_ctx)
 {
     int64_t now_s = (int64_t)time(NULL);
+    uint64_t now_ms;
     PROV_DEVICE_RESULT r;
+    bool lookup = kind == RUN_LOOKUP;
 
     /* SRS_PROV_CLIENT_07_007: NULL handle or callback. */
     if (!h)
@@ -323,11 +334,20 @@ PROV_DEVICE_RESULT Prov_Device_LL_Register_Device(PROV_DEVICE_LL_HANDLE h,
     r = prov_attest_prepare(h, now_s);
     if (r != PROV_DEVICE_RESULT_OK)
         return r;
+    if (lookup && h->attest.kind == PROV_ATTEST_TPM)
+        return prov_fail(h, PROV_DEVICE_RESULT_ERROR,
+                         "the status lookup is not available with TPM "
+                         "attestation (DPS authenticates a TPM only through "
+                         "a registration's challenge); use the assignment "
+                         "cache");
     reset_registration(h);
+    prov_certs_clear(h);
+    h->lookup = lookup;
+    /* A lookup's body is the DeviceRegistration without the payload. */
     h->register_body = prov_json_register_body(h->attest.registration_id,
                                                h->attest.ek_b64,
                                                h->attest.srk_b64,
-                                               h->payload_json);
+                                               lookup ? NULL : h->payload_json);
     if (!h->register_body)
         return prov_fail(h, PROV_DEVICE_RESULT_MEMORY, "out of memory");
     r = check_trusted_certs(h);
@@ -336,14 +356,53 @@ PROV_DEVICE_RESULT Prov_Device_LL_Register_Device(PROV_DEVICE_LL_HANDLE h,
     r = make_transport(h);
     if (r != PROV_DEVICE_RESULT_OK)
         return r;
+    /* A cached assignment answers at once; else, with a certificate
+     * request, the CSR goes into the body. */
+    now_ms = monotonic_ms();
+    prov_sm_start(&h->sm, now_ms);
+    if (!prov_cache_answer(h, now_ms)) {
+        if (kind == RUN_CACHE_ONLY)
+            return prov_fail(h, PROV_DEVICE_RESULT_ERROR,
+                             h->settings.cache_path
+                             ? "no valid cached assignment"
+                             : "no assignment cache is configured");
+        if ((r = prov_certs_prepare(h)) != PROV_DEVICE_RESULT_OK)
+            return r;
+    }
     h->register_cb = register_callback;
     h->register_ctx = user_context;
     h->status_cb = status_cb;
     h->status_ctx = status_ctx;
     h->running = true;
     /* SRS_PROV_CLIENT_07_008: the register request goes out in DoWork. */
-    prov_sm_start(&h->sm, monotonic_ms());
     return PROV_DEVICE_RESULT_OK;
+}
+
+PROV_DEVICE_RESULT Prov_Device_LL_Register_Device(PROV_DEVICE_LL_HANDLE h,
+    PROV_DEVICE_CLIENT_REGISTER_DEVICE_CALLBACK register_callback,
+    void *user_context, PROV_DEVICE_CLIENT_REGISTER_STATUS_CALLBACK status_cb,
+    void *status_ctx)
+{
+    return start_run(h, RUN_REGISTER, register_callback, user_context,
+                     status_cb, status_ctx);
+}
+
+PROV_DEVICE_RESULT Prov_Device_LL_Lookup_Device(PROV_DEVICE_LL_HANDLE h,
+    PROV_DEVICE_CLIENT_REGISTER_DEVICE_CALLBACK register_callback,
+    void *user_context, PROV_DEVICE_CLIENT_REGISTER_STATUS_CALLBACK status_cb,
+    void *status_ctx)
+{
+    return start_run(h, RUN_LOOKUP, register_callback, user_context,
+                     status_cb, status_ctx);
+}
+
+PROV_DEVICE_RESULT Prov_Device_LL_Cached_Assignment(PROV_DEVICE_LL_HANDLE h,
+    PROV_DEVICE_CLIENT_REGISTER_DEVICE_CALLBACK register_callback,
+    void *user_context, PROV_DEVICE_CLIENT_REGISTER_STATUS_CALLBACK status_cb,
+    void *status_ctx)
+{
+    return start_run(h, RUN_CACHE_ONLY, register_callback, user_context,
+                     status_cb, status_ctx);
 }
 
 /* Calls the status callback; returns false if the handle was destroyed
@@ -362,9 +421,12 @@ static bool report_status(PROV_DEVICE_LL_HANDLE h, PROV_DEVICE_REG_STATUS st)
     return true;
 }
 
-static const char *request_method(prov_request_kind kind)
+static const char *request_method(PROV_DEVICE_LL_HANDLE h,
+                                  prov_request_kind kind)
 {
-    return kind == PROV_REQ_REGISTER ? "PUT" : "GET";
+    if (kind != PROV_REQ_REGISTER)
+        return "GET";
+    return h->lookup ? "POST" : "PUT";
 }
 
 /* Sends the request the state machine asked for. A failure to even
@@ -387,9 +449,9 @@ static void send_request(PROV_DEVICE_LL_HANDLE h, prov_request_kind kind,
     }
     path = prov_sm_request_path(&h->sm, h->scope_id,
                                 h->attest.registration_id,
-                                h->settings.api_version
-                                ? h->settings.api_version
-                                : DEFAULT_API_VERSION);
+                                prov_certs_api_version(h, DEFAULT_API_VERSION));
+    if (path && h->lookup && kind == PROV_REQ_REGISTER)
+        prov_lookup_path(path);
     if (path && (url = malloc(strlen(h->base_url) + strlen(path) + 1))) {
         memcpy(url, h->base_url, strlen(h->base_url));
         memcpy(url + strlen(h->base_url), path, strlen(path) + 1);
@@ -405,7 +467,7 @@ static void send_request(PROV_DEVICE_LL_HANDLE h, prov_request_kind kind,
         prov_sm_on_network_error(&h->sm, now, false,
                                  PROV_DEVICE_RESULT_MEMORY, 0,
                                  "out of memory");
-    } else if (dps_http_start(h->http, request_method(kind), url, headers,
+    } else if (dps_http_start(h->http, request_method(h, kind), url, headers,
                               kind == PROV_REQ_REGISTER ? h->register_body
                                                         : NULL,
                               err, sizeof(err)) != 0) {
@@ -427,13 +489,18 @@ static void take_response(PROV_DEVICE_LL_HANDLE h, dps_http_response *resp,
                                  resp->curl_code, resp->message);
     } else {
         prov_sm_response r;
+        /* A lookup answers with a bare registration result. */
+        char *wrapped = h->lookup && resp->status >= 200 &&
+                        resp->status <= 299
+                        ? prov_lookup_wrap(resp->body, resp->body_len) : NULL;
         r.status = resp->status;
         r.retry_after = resp->retry_after;
         r.date = resp->date;
-        r.body = resp->body;
-        r.body_len = resp->body_len;
+        r.body = wrapped ? wrapped : resp->body;
+        r.body_len = wrapped ? strlen(wrapped) : resp->body_len;
         r.wall_time_s = (int64_t)time(NULL);
         prov_sm_on_response(&h->sm, now, &r);
+        free(wrapped);
     }
 }
 
@@ -485,6 +552,10 @@ static bool finish(PROV_DEVICE_LL_HANDLE h)
     if (h->sm.state == PROV_SM_ASSIGNED) {
         if (h->sm.result.hub_key_b64 && h->attest.kind == PROV_ATTEST_TPM)
             result = prov_attest_hub_key(h, h->sm.result.hub_key_b64);
+        if (result == PROV_DEVICE_RESULT_OK && h->expect_certificate)
+            result = prov_certs_take_chain(h);
+        if (result == PROV_DEVICE_RESULT_OK)
+            prov_cache_store(h);
         if (result == PROV_DEVICE_RESULT_OK) {
             clear_error(h);
             hub = h->sm.result.assigned_hub;
@@ -493,6 +564,7 @@ static bool finish(PROV_DEVICE_LL_HANDLE h)
         }
     } else {
         record_sm_error(h);
+        prov_certs_explain_refusal(h);
         result = h->sm.error.result;
     }
     h->running = false;
@@ -613,6 +685,11 @@ const char *Prov_Device_LL_Get_Registration_Id(PROV_DEVICE_LL_HANDLE h)
         return NULL;
     return h->attest.registration_id ? h->attest.registration_id
                                      : h->settings.registration_id;
+}
+
+const char *Prov_Device_LL_Get_Issued_Certificate(PROV_DEVICE_LL_HANDLE h)
+{
+    return h && !h->running ? h->issued_certificate : NULL;
 }
 
 const char *Prov_Device_LL_Get_Hub_Connection_String(PROV_DEVICE_LL_HANDLE h)

@@ -252,6 +252,9 @@ const char *Prov_Device_LL_Get_Hub_Connection_String(PROV_DEVICE_LL_HANDLE handl
 /* Names a result ("OK", "DEV_AUTH_ERROR", ...); never NULL. */
 const char *Prov_Device_LL_Result_Name(PROV_DEVICE_RESULT result);
 
+/* Certificates from DPS (CSR), status lookup, assignment cache. */
+#include "prov_device_ll_certs.h"
+
 #ifdef __cplusplus
 }
 #endif

@@ -80,6 +80,15 @@ static PROV_DEVICE_RESULT set_string_option(PROV_DEVICE_LL_HANDLE h,
         return replace_string(h, &s->group_key, value, true);
     if (strcmp(name, PROV_OPTION_TPM_TCTI) == 0)
         return replace_string(h, &s->tpm_tcti, value, false);
+    if (strcmp(name, PROV_OPTION_CERTIFICATE_REQUEST_KEY) == 0 ||
+        strcmp(name, PROV_OPTION_ASSIGNMENT_CACHE) == 0) {
+        if (value && !value[0])
+            return prov_fail(h, PROV_DEVICE_RESULT_INVALID_ARG,
+                             "a file path must not be empty");
+        return replace_string(h, strcmp(name, PROV_OPTION_ASSIGNMENT_CACHE) == 0
+                                     ? &s->cache_path : &s->csr_key_path,
+                              value, false);
+    }
     if (strcmp(name, PROV_OPTION_API_VERSION) == 0) {
         if (value && !value[0])
             return prov_fail(h, PROV_DEVICE_RESULT_INVALID_ARG,

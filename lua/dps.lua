@@ -151,6 +151,7 @@ end
 local X509_KEYS = { cert = check_string, key = check_string,
                     key_password = check_string }
 local TPM_KEYS = { tcti = check_string }
+local CERTIFICATE_REQUEST_KEYS = { key = check_string }
 
 local CHECKS = {
   id_scope = check_string,
@@ -200,6 +201,11 @@ local CHECKS = {
   logtrace = check_boolean,
   insecure_skip_tls_verify = check_boolean,
   api_version = check_string,
+  certificate_request = function(v)
+    return check_subtable("certificate_request", v, CERTIFICATE_REQUEST_KEYS,
+                          { key = true })
+  end,
+  cache = check_string,
 }
 
 local ATTESTATIONS = { "symmetric_key", "group_key", "x509", "tpm" }
@@ -260,6 +266,9 @@ local OPTIONS = {
   { "insecure_skip_tls_verify",
     function(v) return "insecure_skip_tls_verify", v end },
   { "api_version", function(v) return "api_version", v end },
+  { "certificate_request",
+    function(v) return "certificate_request_key", v.key end },
+  { "cache", function(v) return "assignment_cache", v end },
   { "logtrace", function(v) return "logtrace", v end },
   -- math.huge: no deadline (0 in C); fractions round up.
   { "timeout", function(v)
@@ -367,6 +376,18 @@ local function success(h, ctx, hub, device_id)
     res.connection_string = connection_string(h, ctx, res.assigned_hub,
                                               res.device_id)
   end
+  -- The chain as the C core checked it, PEM; never the raw Base64 DER.
+  res.issued_certificate = h:issued_certificate()
+  res.issued_certificate_chain = nil
+  if res.issued_certificate then
+    local chain = {}
+    for pem in res.issued_certificate:gmatch(
+        "%-%-%-%-%-BEGIN CERTIFICATE%-%-%-%-%-.-%-%-%-%-%-END CERTIFICATE%-%-%-%-%-\n") do
+      chain[#chain + 1] = pem
+    end
+    res.issued_certificate_chain = chain
+  end
+  if h:is_cached() then res.from_cache = true end
   return res
 end
 
@@ -399,6 +420,30 @@ local function check_callback(v, n, name, optional)
     n, name, type(v)), 3)
 end
 
+-- Starts a run of the core: register_device, lookup_device or
+-- cached_assignment. The closures capture ctx, never the client (see
+-- Client:start).
+local function start_run(self, method, on_result, on_status)
+  local h, ctx = open(self), self._ctx
+  local lookup = method == "lookup_device"
+  local status_cb
+  if on_status then
+    status_cb = function(status) on_status(status) end
+  end
+  local ok, err, code = h[method](h,
+    function(result, hub, device_id, handle)
+      if result == "OK" then
+        on_result(success(handle, ctx, hub, device_id))
+      elseif lookup and handle:last_error().http_status == 404 then
+        local _, msg, _, details = failure(handle, result)
+        on_result(nil, msg, "NOT_FOUND", details)
+      else
+        on_result(failure(handle, result))
+      end
+    end, status_cb)
+  return ok, err, code
+end
+
 --- Starts a registration; the work happens in step(). on_result is called
 -- once, from step(): on_result(res) or on_result(nil, message, code,
 -- details). on_status(status) gets "connected", "registering",
@@ -410,20 +455,7 @@ end
 function Client:start(on_result, on_status)
   check_callback(on_result, 1, "start")
   check_callback(on_status, 2, "start", true)
-  local h, ctx = open(self), self._ctx
-  local status_cb
-  if on_status then
-    status_cb = function(status) on_status(status) end
-  end
-  local ok, err, code = h:register_device(
-    function(result, hub, device_id, handle)
-      if result == "OK" then
-        on_result(success(handle, ctx, hub, device_id))
-      else
-        on_result(failure(handle, result))
-      end
-    end, status_cb)
-  return ok, err, code
+  return start_run(self, "register_device", on_result, on_status)
 end
 
 --- Advances the registration; never blocks. Returns true, or nil,
@@ -483,15 +515,13 @@ function Client:hub_sas_token(ttl, resource)
   return token, err, code
 end
 
---- Registers and blocks until assigned, failed or timed out (the config's
--- `timeout`). Returns the result table, or nil, message, code, details.
-function Client:register(on_status)
-  check_callback(on_status, 1, "register", true)
+-- Runs register_device or lookup_device to the end (name: for errors).
+local function run_blocking(self, method, name, on_status)
   local h, r = open(self), nil
   if self._stepping then
-    error("register() called from inside a dps callback", 2)
+    error(name .. "() called from inside a dps callback", 3)
   end
-  local ok, err, code = self:start(function(...)
+  local ok, err, code = start_run(self, method, function(...)
     r = { n = select("#", ...), ... }
   end, on_status)
   if not ok then return nil, err, code end
@@ -501,7 +531,7 @@ function Client:register(on_status)
     if not stepped then cb_err = cb_err or e end
     if r then break end
     if self._closed then
-      return nil, "dps client closed during register()", "CLOSED"
+      return nil, "dps client closed during " .. name .. "()", "CLOSED"
     end
     if not h:is_busy() then
       if cb_err then return nil, cb_err, "CALLBACK_ERROR" end
@@ -515,6 +545,44 @@ function Client:register(on_status)
   end
   if cb_err then return nil, cb_err, "CALLBACK_ERROR" end
   return unpack(r, 1, r.n)
+end
+
+--- Registers and blocks until assigned, failed or timed out (the config's
+-- `timeout`). Returns the result table, or nil, message, code, details.
+-- With `cache`, a still valid cached assignment answers at once.
+function Client:register(on_status)
+  check_callback(on_status, 1, "register", true)
+  return run_blocking(self, "register_device", "register", on_status)
+end
+
+--- The Device Registration Status Lookup: blocks like register(); the
+-- same result table when the device is assigned, or nil, message,
+-- "NOT_FOUND" (or another code), details. Never sends a CSR; updates the
+-- cache when one is configured.
+function Client:lookup(on_status)
+  check_callback(on_status, 1, "lookup", true)
+  return run_blocking(self, "lookup_device", "lookup", on_status)
+end
+
+--- The cached assignment (with `cache`), never asking the service: the
+-- same result table as register(), or nil, message, "NOT_FOUND" when the
+-- cache holds no valid assignment. For boot scripts that must not wait
+-- for the network.
+function Client:cached()
+  local res, err, code, details = run_blocking(self, "cached_assignment",
+                                               "cached")
+  if not res and code == "ERROR" and (err:find("no valid cached assignment", 1, true)
+      or err:find("no assignment cache", 1, true)) then
+    return nil, err, "NOT_FOUND", details
+  end
+  return res, err, code, details
+end
+
+--- Removes the assignment cache file, so the next register() asks the
+-- service. true, or nil, message, code.
+function Client:forget()
+  local ok, err, code = open(self):forget_assignment()
+  return ok, err, code
 end
 
 --- Closes the client, aborting a registration in flight; idempotent.

@@ -34,7 +34,7 @@ _SPECIFIC = {
 }
 _TOP = {"id_scope", "default_hub", "retry_after", "polls_before_assignment",
         "rate_limit_per_minute", "rate_limit_window_s", "faults", "enrollments",
-        "content_length"}
+        "content_length", "certificate_issuance", "issued_certificate_validity_s"}
 
 
 def _b64_key(value, where):
@@ -174,6 +174,13 @@ class Config:
         if self.rate_limit_window_s < 1:
             raise ConfigError("'rate_limit_window_s' must be at least 1")
         self.content_length = bool(data.get("content_length", False))
+        # Certificate issuance (api-version 2025-07-01-preview); false makes
+        # a service that does not know that api-version.
+        self.certificate_issuance = bool(data.get("certificate_issuance", True))
+        self.issued_certificate_validity_s = _int(
+            data, "issued_certificate_validity_s", 30 * 24 * 3600, "config")
+        if self.issued_certificate_validity_s < 1:
+            raise ConfigError("'issued_certificate_validity_s' must be at least 1")
         try:
             self.faults = dps_faults.parse_faults(empty_as_list(data.get("faults")), "config")
         except dps_faults.FaultError as e:
