@@ -30,14 +30,15 @@ BUILD_EPOCH := $(or $(SOURCE_DATE_EPOCH),$(shell date +%s))
 # and mbedTLS for OpenWrt, whose base image has no libcrypto. Debian's
 # mbedTLS ships no .pc file, hence plain -l flags.
 CRYPTO ?= openssl
-MBEDTLS_CRYPTO_SRC := csrc/dps_crypto_mbedtls.c csrc/dps_x509_mbedtls.c
+MBEDTLS_CRYPTO_SRC := csrc/dps_crypto_mbedtls.c csrc/dps_x509_mbedtls.c \
+                      csrc/dps_csr_mbedtls.c
 MBEDTLS_LIBS := -lmbedx509 -lmbedcrypto
 ifeq ($(CRYPTO),mbedtls)
 CRYPTO_SRC  := $(MBEDTLS_CRYPTO_SRC)
 CRYPTO_PKGS :=
 CRYPTO_LIBS := $(MBEDTLS_LIBS)
 else
-CRYPTO_SRC  := csrc/dps_crypto_openssl.c csrc/dps_x509_openssl.c
+CRYPTO_SRC  := csrc/dps_crypto_openssl.c csrc/dps_x509_openssl.c csrc/dps_csr_openssl.c
 CRYPTO_PKGS := libcrypto
 CRYPTO_LIBS :=
 endif
@@ -59,11 +60,15 @@ LUA_INCDIR ?=
 LUA_INC  = $(if $(LUA_INCDIR),-I$(LUA_INCDIR),$(shell pkg-config --cflags lua$(LUA_VERSION) 2>/dev/null || echo -I/usr/include/lua$(LUA_VERSION)))
 
 CORE_SRC := csrc/prov_device_ll_client.c csrc/prov_options.c \
-            csrc/prov_attest.c csrc/prov_sm.c csrc/prov_json.c \
+            csrc/prov_attest.c csrc/prov_sm.c csrc/prov_json.c csrc/prov_values.c \
+            csrc/prov_redact.c csrc/prov_error.c \
             csrc/dps_http.c csrc/dps_sas.c $(CRYPTO_SRC) csrc/dps_pem_input.c \
             csrc/dps_encoding.c csrc/dps_secret.c \
-            csrc/dps_error.c $(TPM_SRC)
+            csrc/dps_error.c csrc/dps_private_file.c \
+            csrc/prov_certs.c csrc/prov_cache.c $(TPM_SRC)
 HEADERS  := $(wildcard csrc/*.h)
+# The Lua binding: dps.core and its JSON conversion.
+BINDING_SRC := csrc/lua_dps.c csrc/lua_json.c
 
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
@@ -73,30 +78,30 @@ SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recove
 
 all: dps/core.so
 
-dps/core.so: $(CORE_SRC) csrc/lua_dps.c $(HEADERS)
+dps/core.so: $(CORE_SRC) $(BINDING_SRC) $(HEADERS)
 	@mkdir -p dps
-	$(CC) $(LUA_INC) $(ALL_CFLAGS) -shared -o $@ $(CORE_SRC) csrc/lua_dps.c \
+	$(CC) $(LUA_INC) $(ALL_CFLAGS) -shared -o $@ $(CORE_SRC) $(BINDING_SRC) \
 	  $(LDFLAGS) $(LIBS)
 
 # The module for each Lua the specs run on, and a sanitizer build.
-build/lua%/dps/core.so: $(CORE_SRC) csrc/lua_dps.c $(HEADERS)
+build/lua%/dps/core.so: $(CORE_SRC) $(BINDING_SRC) $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(shell pkg-config --cflags lua$* 2>/dev/null || echo -I/usr/include/lua$*) \
-	  $(ALL_CFLAGS) -shared -o $@ $(CORE_SRC) csrc/lua_dps.c $(LIBS)
+	  $(ALL_CFLAGS) -shared -o $@ $(CORE_SRC) $(BINDING_SRC) $(LIBS)
 
 # A build without tpm2-tss, as for devices without a TPM.
 NOTPM_SRC := $(filter-out csrc/dps_tpm_tss.c,$(CORE_SRC)) csrc/dps_tpm_none.c
-build/notpm/dps/core.so: $(NOTPM_SRC) csrc/lua_dps.c $(HEADERS)
+build/notpm/dps/core.so: $(NOTPM_SRC) $(BINDING_SRC) $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(shell pkg-config --cflags lua5.4) -std=c11 $(WARN) -fPIC \
 	  $(shell pkg-config --cflags libcurl json-c libcrypto) $(CFLAGS) \
-	  -shared -o $@ $(sort $(NOTPM_SRC)) csrc/lua_dps.c \
+	  -shared -o $@ $(sort $(NOTPM_SRC)) $(BINDING_SRC) \
 	  $(shell pkg-config --libs libcurl json-c libcrypto)
 
-build/asan/dps/core.so: $(CORE_SRC) csrc/lua_dps.c $(HEADERS)
+build/asan/dps/core.so: $(CORE_SRC) $(BINDING_SRC) $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(shell pkg-config --cflags lua5.4) $(ALL_CFLAGS) $(SAN) \
-	  -shared -o $@ $(CORE_SRC) csrc/lua_dps.c $(LIBS)
+	  -shared -o $@ $(CORE_SRC) $(BINDING_SRC) $(LIBS)
 
 # C unit tests: each tests/c/test_NAME.c links the core.
 UNIT_TESTS := $(patsubst tests/c/%.c,build/unit/%,$(wildcard tests/c/test_*.c))
@@ -112,11 +117,12 @@ build/unit-plain/%: tests/c/%.c $(CORE_SRC) $(HEADERS) tests/c/testing.h
 
 # The unit tests that touch the seam, over the mbedTLS backend whatever
 # CRYPTO says. test_x509 itself calls ERR_peek_error (it checks that the
-# OpenSSL backend leaves no error queued), so it alone links libcrypto.
+# OpenSSL backend leaves no error queued) and test_csr checks the CSRs
+# with OpenSSL, so these two link libcrypto.
 MBEDTLS_CORE_SRC := $(filter-out $(CRYPTO_SRC),$(CORE_SRC)) $(MBEDTLS_CRYPTO_SRC)
 MBEDTLS_PKGS := $(filter-out libcrypto,$(PKGS))
 UNIT_MBEDTLS := build/unit-mbedtls/test_sas build/unit-mbedtls/test_x509 \
-                build/unit-mbedtls/test_client
+                build/unit-mbedtls/test_client build/unit-mbedtls/test_csr
 
 build/unit-mbedtls/%: tests/c/%.c $(MBEDTLS_CORE_SRC) $(HEADERS) tests/c/testing.h
 	@mkdir -p $(dir $@)
@@ -124,7 +130,7 @@ build/unit-mbedtls/%: tests/c/%.c $(MBEDTLS_CORE_SRC) $(HEADERS) tests/c/testing
 	  $(shell pkg-config --cflags $(MBEDTLS_PKGS)) $(CFLAGS) $(SAN) \
 	  -Icsrc -Itests/c -o $@ $< $(MBEDTLS_CORE_SRC) \
 	  $(shell pkg-config --libs $(MBEDTLS_PKGS)) $(MBEDTLS_LIBS) \
-	  $(if $(filter test_x509,$*),-lcrypto)
+	  $(if $(filter test_x509 test_csr,$*),-lcrypto)
 
 build/provision_c: examples/provision.c $(CORE_SRC) $(HEADERS)
 	@mkdir -p $(dir $@)
@@ -179,7 +185,8 @@ demo: deps dps/core.so
 fuzz:
 	@mkdir -p build/fuzz-corpus
 	clang -g -O1 -fsanitize=fuzzer,address,undefined -Icsrc \
-	  fuzz/fuzz_reply.c csrc/prov_sm.c csrc/prov_json.c csrc/dps_encoding.c \
+	  fuzz/fuzz_reply.c csrc/prov_sm.c csrc/prov_json.c csrc/prov_values.c \
+	  csrc/dps_encoding.c \
 	  $(shell pkg-config --cflags --libs json-c) -o build/fuzz_reply
 	build/fuzz_reply -max_total_time=60 build/fuzz-corpus
 

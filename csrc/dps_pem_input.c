@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "dps_crypto.h"
 #include "dps_encoding.h"
@@ -42,6 +43,76 @@ static void printable_path(const char *path, char *out, size_t outlen)
     out[i] = '\0';
     if (path[i] && outlen > 4)
         memcpy(out + outlen - 4, "...", 4);
+}
+
+/* Whether an argument that could not be read may be quoted as a path.
+ * Key material pasted where a path goes (Base64 with or without line
+ * breaks, DER bytes, a short secret) must never be; a real path is worth
+ * showing. So only printable ASCII without spaces qualifies, and only
+ * when the file exists (EACCES, EISDIR...) or its directory does (a
+ * typo in the file name). The root directory does not count: "/" plus
+ * Base64 would pass. */
+static int quotable_path(const char *arg, int err)
+{
+    const char *p, *slash = NULL;
+    char *dir;
+    struct stat st;
+    int exists;
+
+    if (!*arg || looks_like_blob(arg))
+        return 0;
+    for (p = arg; *p; p++) {
+        if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f)
+            return 0;
+        if (*p == '/')
+            slash = p;
+    }
+    if (err != ENOENT && err != ENOTDIR)
+        return stat(arg, &st) == 0;
+    if (!slash || slash == arg)
+        return 0;
+    dir = malloc((size_t)(slash - arg) + 1);
+    if (!dir)
+        return 0;
+    memcpy(dir, arg, (size_t)(slash - arg));
+    dir[slash - arg] = '\0';
+    exists = stat(dir, &st) == 0 && S_ISDIR(st.st_mode);
+    free(dir);
+    return exists;
+}
+
+/* The option a certificate or key argument came from, for messages that
+ * cannot name the file. */
+static const char *option_of(const char *what)
+{
+    if (strcmp(what, "key") == 0)
+        return "x509.key";
+    if (strcmp(what, "certificate") == 0)
+        return "x509.cert";
+    return what;
+}
+
+/* The message for an argument that is neither PEM text nor a readable
+ * file: the path when it is safe to show, else only the option. */
+static void unreadable(const char *arg, const char *what, int e, char *err,
+                       size_t errlen)
+{
+    char shown[256];
+
+    /* Out of descriptors or memory says nothing about the argument. */
+    if (e == EMFILE || e == ENFILE || e == ENOMEM) {
+        dps_set_error(err, errlen, "%s: cannot open a file now: %s",
+                      option_of(what), strerror(e));
+        return;
+    }
+    if (!quotable_path(arg, e)) {
+        dps_set_error(err, errlen, "%s: not a readable file and not PEM text",
+                      option_of(what));
+        return;
+    }
+    printable_path(arg, shown, sizeof shown);
+    dps_set_error(err, errlen, "cannot read %s file '%s': %s", what, shown,
+                  e == EFBIG ? "file too large" : strerror(e));
 }
 
 /* Moves a growing file buffer to a bigger block; the old one is wiped
@@ -109,7 +180,6 @@ void dps_pem_free(struct dps_pem_input *in)
 int dps_pem_load(const char *arg, const char *what,
                       struct dps_pem_input *in, char *err, size_t errlen)
 {
-    char shown[256];
     int e;
 
     in->path = NULL;
@@ -129,9 +199,32 @@ int dps_pem_load(const char *arg, const char *what,
     if (e == 0)
         return 0;
     dps_pem_free(in);
-    printable_path(arg, shown, sizeof shown);
-    dps_set_error(err, errlen, "cannot read %s file '%s': %s", what, shown,
-            e == EFBIG ? "file too large" : strerror(e));
+    unreadable(arg, what, e, err, errlen);
+    return -1;
+}
+
+int dps_pem_check_source(const char *arg, const char *what, char *err,
+                         size_t errlen)
+{
+    FILE *f;
+    int e = 0;
+
+    if (dps_pem_start(arg))
+        return 0;
+    errno = 0;
+    f = fopen(arg, "rb");
+    if (!f) {
+        e = errno ? errno : EIO;
+    } else {
+        /* A directory opens on Linux; reading it fails with EISDIR. */
+        errno = 0;
+        if (fgetc(f) == EOF && ferror(f))
+            e = errno ? errno : EIO;
+        fclose(f);
+    }
+    if (e == 0)
+        return 0;
+    unreadable(arg, what, e, err, errlen);
     return -1;
 }
 

@@ -56,6 +56,7 @@
 #include <time.h>
 
 #include "lua_compat.h"
+#include "lua_json.h"
 #include "prov_device_ll_client.h"
 #include "prov_option_list.h"
 #include "dps_tpm.h"
@@ -411,12 +412,12 @@ static void on_status(PROV_DEVICE_REG_STATUS status, void *ctx)
 
 /* ---- methods: those of the C API -------------------------------------- */
 
-/* client:register_device(result_cb [, status_cb]) -> true | nil, msg, code
- * result_cb(result_name, iothub_uri, device_id, client), once, from
- * dowork(); status_cb(status_name, client) with "connected",
- * "registering", "assigning", "assigned", "error", "hub_not_specified".
- * The trailing client argument is an addition to the C API's signature. */
-static int l_register_device(lua_State *L)
+/* A C function that starts a run: Register_Device and its siblings. */
+typedef PROV_DEVICE_RESULT (*start_fn)(
+    PROV_DEVICE_LL_HANDLE, PROV_DEVICE_CLIENT_REGISTER_DEVICE_CALLBACK, void *,
+    PROV_DEVICE_CLIENT_REGISTER_STATUS_CALLBACK, void *);
+
+static int start_run(lua_State *L, start_fn start)
 {
     lclient *c = check_open(L);
     int rref, sref;
@@ -430,8 +431,7 @@ static int l_register_device(lua_State *L)
     sref = lua_isnil(L, 3) ? (lua_pop(L, 1), LUA_NOREF)
                            : luaL_ref(L, LUA_REGISTRYINDEX);
     rref = luaL_ref(L, LUA_REGISTRYINDEX);
-    r = Prov_Device_LL_Register_Device(c->h, on_register, c,
-                                       on_status, c);
+    r = start(c->h, on_register, c, on_status, c);
     if (r != PROV_DEVICE_RESULT_OK) {
         /* Possibly still registering: the old refs stay in use. */
         luaL_unref(L, LUA_REGISTRYINDEX, rref);
@@ -445,6 +445,30 @@ static int l_register_device(lua_State *L)
     c->state = ST_REGISTERING;
     lua_pushboolean(L, 1);
     return 1;
+}
+
+/* client:register_device(result_cb [, status_cb]) -> true | nil, msg, code
+ * result_cb(result_name, iothub_uri, device_id, client), once, from
+ * dowork(); status_cb(status_name, client) with "connected",
+ * "registering", "assigning", "assigned", "error", "hub_not_specified".
+ * The trailing client argument is an addition to the C API's signature. */
+static int l_register_device(lua_State *L)
+{
+    return start_run(L, Prov_Device_LL_Register_Device);
+}
+
+/* client:lookup_device(result_cb [, status_cb]): as register_device, for
+ * the device registration status lookup. */
+static int l_lookup_device(lua_State *L)
+{
+    return start_run(L, Prov_Device_LL_Lookup_Device);
+}
+
+/* client:cached_assignment(result_cb [, status_cb]): as register_device,
+ * answered from the assignment cache only; nil, msg, code on a miss. */
+static int l_cached_assignment(lua_State *L)
+{
+    return start_run(L, Prov_Device_LL_Cached_Assignment);
 }
 
 /* client:dowork() -> true. Never blocks. Re-raises (after DoWork has
@@ -542,12 +566,14 @@ static const char *option_type_name(prov_option_type t)
     }
 }
 
-/* core.options() -> { {name=, type=, c_type=, key=, min=, max=, secret=},
- * ... }: every option set_option takes, in the order of the list; type is
- * "string", "boolean", "integer" or "proxy", c_type the C value type of
- * Prov_Device_LL_SetOption; key is the dps.new key that
+/* core.options() -> { {name=, type=, c_type=, key=, min=, max=, secret=,
+ * nonempty=, rule=}, ... }: every option set_option takes, in the order of
+ * the list; type is "string", "boolean", "integer" or "proxy", c_type the
+ * C value type of Prov_Device_LL_SetOption; key is the dps.new key that
  * maps to it one to one (absent when the Lua layer composes it); min and
- * max bound integers; secret marks values that are wiped. */
+ * max bound integers; secret marks values that are wiped; nonempty marks
+ * strings that must not be ""; rule names a format the value must have
+ * ("registration_id"). */
 static int l_options(lua_State *L)
 {
     size_t i, n = sizeof(options) / sizeof(options[0]);
@@ -577,6 +603,10 @@ static int l_options(lua_State *L)
             options[i].type == PROV_OPT_REG_ID) {
             lua_pushboolean(L, 1);
             lua_setfield(L, -2, "nonempty");
+        }
+        if (options[i].type == PROV_OPT_REG_ID) {
+            lua_pushliteral(L, "registration_id");
+            lua_setfield(L, -2, "rule");
         }
         lua_rawseti(L, -2, (int)i + 1);
     }
@@ -987,6 +1017,29 @@ static int l_hub_sas_token(lua_State *L)
     return 1;
 }
 
+/* client:issued_certificate() -> PEM chain (leaf first) | nil */
+static int l_issued_certificate(lua_State *L)
+{
+    push_string_or_nil(L,
+                       Prov_Device_LL_Get_Issued_Certificate(check_open(L)->h));
+    return 1;
+}
+
+/* client:is_cached() -> whether the last result came from the cache */
+static int l_is_cached(lua_State *L)
+{
+    lua_pushboolean(L, Prov_Device_LL_Is_Cached_Assignment(check_open(L)->h));
+    return 1;
+}
+
+/* client:forget_assignment() -> true | nil, msg, code */
+static int l_forget_assignment(lua_State *L)
+{
+    lclient *c = check_open(L);
+
+    return push_result(L, c, Prov_Device_LL_Forget_Assignment(c->h));
+}
+
 /* ---- registration ----------------------------------------------------- */
 
 /* Name tables in the binding's own layout. */
@@ -1008,6 +1061,11 @@ static const luaL_Reg methods[] = {
     { "registration_id", l_registration_id },
     { "hub_sas_token", l_hub_sas_token },
     { "hub_connection_string", l_hub_connection_string },
+    { "lookup_device", l_lookup_device },
+    { "cached_assignment", l_cached_assignment },
+    { "issued_certificate", l_issued_certificate },
+    { "is_cached", l_is_cached },
+    { "forget_assignment", l_forget_assignment },
     { NULL, NULL }
 };
 
@@ -1040,6 +1098,7 @@ int luaopen_dps_core(lua_State *L)
     lua_pop(L, 1);
 
     luaL_newlib(L, functions);
+    dps_lua_json_open(L);
     lua_pushliteral(L, DPS_CLIENT_VERSION);
     lua_setfield(L, -2, "VERSION");
     return 1;

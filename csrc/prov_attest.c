@@ -15,6 +15,7 @@
 #include "dps_error.h"
 #include "dps_sas.h"
 #include "dps_x509.h"
+#include "prov_values.h"
 
 /* Writes message into err and returns result: the one way out. */
 static PROV_DEVICE_RESULT fail(char *err, size_t errlen,
@@ -22,27 +23,6 @@ static PROV_DEVICE_RESULT fail(char *err, size_t errlen,
 {
     dps_set_error(err, errlen, "%s", message);
     return result;
-}
-
-bool prov_valid_registration_id(const char *id)
-{
-    size_t n, i;
-
-    if (!id)
-        return false;
-    n = strlen(id);
-    if (n == 0 || n > 128)
-        return false;
-    for (i = 0; i < n; i++) {
-        char c = id[i];
-        bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                     (c >= '0' && c <= '9');
-        if (!alnum && c != '-' && c != '.' && c != '_' && c != ':')
-            return false;
-        if (i == n - 1 && !alnum && c != '-')
-            return false;
-    }
-    return true;
 }
 
 void prov_attest_clear(prov_attest *a, bool close_tpm)

@@ -50,10 +50,6 @@ typedef struct {
     int64_t sas_expiry;
 } prov_attest;
 
-/* A registration id as the service accepts it (docs/protocol.md §2):
- * 1..128 of alphanumerics and - . _ :, ending alphanumeric or '-'. */
-bool prov_valid_registration_id(const char *id);
-
 /* Chooses the attestation the settings name and readies it: decodes or
  * derives the key, checks the certificate and key (valid at now_s), or
  * opens the TPM and reads its public keys. Clears what a previous

@@ -1,8 +1,9 @@
 /*
- * The handle behind PROV_DEVICE_LL_HANDLE, shared by the two files that
- * implement the public API (prov_device_ll_client.c, prov_options.c).
- * The parts it is built from (prov_sm, prov_attest, dps_http) have their
- * own state and never see it. Not installed.
+ * The handle behind PROV_DEVICE_LL_HANDLE, shared by the files that
+ * implement the public API (prov_device_ll_client.c, prov_options.c,
+ * prov_certs.c, prov_cache.c) and its error info (prov_error.c). The
+ * parts it is built from (prov_sm, prov_attest, dps_http) have their own
+ * state and never see it. Not installed.
  */
 #ifndef PROV_CLIENT_PRIVATE_H
 #define PROV_CLIENT_PRIVATE_H
@@ -11,6 +12,7 @@
 #include "prov_attest.h"
 #include "prov_device_ll_client.h"
 #include "prov_sm.h"
+#include "prov_values.h"
 
 /* What SetOption stored; copied strings, secrets wiped on free. */
 typedef struct {
@@ -27,6 +29,8 @@ typedef struct {
     char *group_key;
     char *tpm_tcti;
     char *api_version;
+    char *csr_key_path;         /* certificate request: operational key */
+    char *cache_path;           /* assignment cache file */
     uint8_t request_timeout_s;  /* 0 = default */
     uint32_t deadline_s;
     uint32_t sas_lifetime_s;
@@ -57,13 +61,52 @@ struct PROV_INSTANCE_INFO_TAG {
     bool destroy_pending;
 
     char *connection_string;
+    /* Certificates from DPS, lookup, cache (prov_certs.c, prov_cache.c). */
+    char *csr_b64;            /* the CSR of this registration, or NULL */
+    char *issued_certificate; /* PEM chain, leaf first */
+    bool expect_certificate;  /* the result must carry an issued chain */
+    bool lookup;              /* this run is a status lookup */
+    bool from_cache;          /* this result came from the cache */
     PROV_DEVICE_ERROR_INFO error;
     char error_message[320];
     char error_tracking_id[64];
 };
 
-/* Records a failure in the handle's error info and returns result. */
+/* prov_error.c: records a failure in the handle's error info, every
+ * configured secret masked, and returns result. */
 PROV_DEVICE_RESULT prov_fail(PROV_DEVICE_LL_HANDLE h, PROV_DEVICE_RESULT result,
                              const char *message);
+/* Empties the handle's error info. */
+void prov_clear_error(PROV_DEVICE_LL_HANDLE h);
+
+/* prov_certs.c: certificate requests and the status lookup. */
+/* Before a run: with a certificate request (and not a lookup), makes
+ * sure of the key, builds the CSR and adds it to h->register_body. */
+PROV_DEVICE_RESULT prov_certs_prepare(PROV_DEVICE_LL_HANDLE h);
+/* The api-version of this run's requests. */
+const char *prov_certs_api_version(PROV_DEVICE_LL_HANDLE h,
+                                   const char *default_version);
+/* After an assignment that must carry a certificate: checks the issued
+ * chain (from the registration state) and keeps it as PEM. */
+PROV_DEVICE_RESULT prov_certs_take_chain(PROV_DEVICE_LL_HANDLE h);
+/* After a failure: a 400 to a certificate request says what was refused. */
+void prov_certs_explain_refusal(PROV_DEVICE_LL_HANDLE h);
+void prov_certs_clear(PROV_DEVICE_LL_HANDLE h);
+/* The PEM chain in a registration state, checked against the key at
+ * key_path and cn (and validity at now_s); NULL with err on failure. */
+char *prov_certs_chain_pem(const char *state_json, const char *key_path,
+                           const char *cn, int64_t now_s, char *err,
+                           size_t errlen);
+/* The lookup request: path without "/register" (in place), and its bare
+ * DeviceRegistrationResult answer wrapped as an operation status. */
+void prov_lookup_path(char *register_path);
+char *prov_lookup_wrap(const char *body, size_t len);
+
+/* prov_cache.c: the assignment cache. */
+/* On a valid cache entry, feeds it to the state machine (just started)
+ * as the service's answer and returns true. */
+bool prov_cache_answer(PROV_DEVICE_LL_HANDLE h, uint64_t now_ms);
+/* Writes the assignment just received; failures are traced only. */
+void prov_cache_store(PROV_DEVICE_LL_HANDLE h);
 
 #endif

@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "dps_crypto.h"
+#include "dps_pem_input.h"
 #include "prov_json.h"
 
 /* The build date: a clock before it cannot be right (routers without an
@@ -61,26 +62,6 @@ static uint64_t monotonic_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-static void clear_error(PROV_DEVICE_LL_HANDLE h)
-{
-    h->error_message[0] = h->error_tracking_id[0] = '\0';
-    h->error.result = PROV_DEVICE_RESULT_OK;
-    h->error.message = h->error_message;
-    h->error.tracking_id = h->error_tracking_id;
-    h->error.http_status = 0;
-    h->error.service_error_code = 0;
-    h->error.transport_code = 0;
-}
-
-PROV_DEVICE_RESULT prov_fail(PROV_DEVICE_LL_HANDLE h, PROV_DEVICE_RESULT result,
-                             const char *message)
-{
-    clear_error(h);
-    h->error.result = result;
-    snprintf(h->error_message, sizeof(h->error_message), "%s", message);
-    return result;
 }
 
 /* Accepts "host", "host:port", "https://host[:port]" (a trailing "/"
@@ -143,7 +124,7 @@ PROV_DEVICE_LL_HANDLE Prov_Device_LL_Create(const char *uri,
     h->settings.max_retries = DEFAULT_MAX_RETRIES;
     prov_sm_config_defaults(&cfg);
     prov_sm_init(&h->sm, &cfg);
-    clear_error(h);
+    prov_clear_error(h);
     return h;
 }
 
@@ -169,6 +150,9 @@ static void free_handle(PROV_DEVICE_LL_HANDLE h)
     dps_free_secret(s->group_key);
     free(s->tpm_tcti);
     free(s->api_version);
+    free(s->csr_key_path);
+    free(s->cache_path);
+    prov_certs_clear(h);
     free(h->base_url);
     free(h->scope_id);
     free(h);
@@ -244,6 +228,20 @@ static PROV_DEVICE_RESULT prepare_attestation(PROV_DEVICE_LL_HANDLE h,
     return r == PROV_DEVICE_RESULT_OK ? r : prov_fail(h, r, err);
 }
 
+/* A CA bundle libcurl cannot open would be quoted in its error buffer,
+ * whatever the text was: refuse it first, showing it only when it is
+ * safely a path. */
+static PROV_DEVICE_RESULT check_trusted_certs(PROV_DEVICE_LL_HANDLE h)
+{
+    char err[320];
+
+    if (!h->settings.trusted_certs ||
+        dps_pem_check_source(h->settings.trusted_certs, "trusted_certs", err,
+                             sizeof(err)) == 0)
+        return PROV_DEVICE_RESULT_OK;
+    return prov_fail(h, PROV_DEVICE_RESULT_TRANSPORT, err);
+}
+
 static void reset_registration(PROV_DEVICE_LL_HANDLE h)
 {
     prov_sm_config cfg;
@@ -264,13 +262,22 @@ static void reset_registration(PROV_DEVICE_LL_HANDLE h)
     prov_sm_init(&h->sm, &cfg);
 }
 
-PROV_DEVICE_RESULT Prov_Device_LL_Register_Device(PROV_DEVICE_LL_HANDLE h,
+/* What start_run does: register (cache first), look up, or answer from
+ * the cache only. */
+typedef enum { RUN_REGISTER, RUN_LOOKUP, RUN_CACHE_ONLY } run_kind;
+
+/* Register_Device, Lookup_Device, Cached_Assignment: one run of the
+ * state machine. */
+static PROV_DEVICE_RESULT start_run(
+    PROV_DEVICE_LL_HANDLE h, run_kind kind,
     PROV_DEVICE_CLIENT_REGISTER_DEVICE_CALLBACK register_callback,
     void *user_context, PROV_DEVICE_CLIENT_REGISTER_STATUS_CALLBACK status_cb,
     void *status_ctx)
 {
     int64_t now_s = (int64_t)time(NULL);
+    uint64_t now_ms;
     PROV_DEVICE_RESULT r;
+    bool lookup = kind == RUN_LOOKUP;
 
     /* SRS_PROV_CLIENT_07_007: NULL handle or callback. */
     if (!h)
@@ -281,7 +288,7 @@ PROV_DEVICE_RESULT Prov_Device_LL_Register_Device(PROV_DEVICE_LL_HANDLE h,
     if (h->running)
         return prov_fail(h, PROV_DEVICE_RESULT_INVALID_STATE,
                          "a registration is already running");
-    clear_error(h);
+    prov_clear_error(h);
     if (now_s < DPS_BUILD_EPOCH)
         return prov_fail(h, PROV_DEVICE_RESULT_ERROR,
                          "the system clock is not set (it is earlier than "
@@ -290,24 +297,77 @@ PROV_DEVICE_RESULT Prov_Device_LL_Register_Device(PROV_DEVICE_LL_HANDLE h,
     r = prepare_attestation(h, now_s);
     if (r != PROV_DEVICE_RESULT_OK)
         return r;
+    if (lookup && h->attest.kind == PROV_ATTEST_TPM)
+        return prov_fail(h, PROV_DEVICE_RESULT_ERROR,
+                         "the status lookup is not available with TPM "
+                         "attestation (DPS authenticates a TPM only through "
+                         "a registration's challenge); use the assignment "
+                         "cache");
     reset_registration(h);
-    h->register_body = prov_json_register_body(h->attest.registration_id,
-                                               h->attest.ek_b64,
-                                               h->attest.srk_b64,
-                                               h->payload_json);
+    prov_certs_clear(h);
+    h->lookup = lookup;
+    /* A lookup's body is the DeviceRegistration without the payload. */
+    h->register_body = prov_json_register_body(
+        h->attest.registration_id, h->attest.ek_b64, h->attest.srk_b64,
+        lookup ? NULL : h->payload_json);
     if (!h->register_body)
         return prov_fail(h, PROV_DEVICE_RESULT_MEMORY, "out of memory");
+    r = check_trusted_certs(h);
+    if (r != PROV_DEVICE_RESULT_OK)
+        return r;
     r = make_transport(h);
     if (r != PROV_DEVICE_RESULT_OK)
         return r;
+    /* A cached assignment answers at once; else, with a certificate
+     * request, the CSR goes into the body. */
+    now_ms = monotonic_ms();
+    prov_sm_start(&h->sm, now_ms);
+    if (!prov_cache_answer(h, now_ms)) {
+        if (kind == RUN_CACHE_ONLY)
+            return prov_fail(h, PROV_DEVICE_RESULT_ERROR,
+                             h->settings.cache_path
+                                 ? "no valid cached assignment"
+                                 : "no assignment cache is configured");
+        if ((r = prov_certs_prepare(h)) != PROV_DEVICE_RESULT_OK)
+            return r;
+    }
     h->register_cb = register_callback;
     h->register_ctx = user_context;
     h->status_cb = status_cb;
     h->status_ctx = status_ctx;
     h->running = true;
     /* SRS_PROV_CLIENT_07_008: the register request goes out in DoWork. */
-    prov_sm_start(&h->sm, monotonic_ms());
     return PROV_DEVICE_RESULT_OK;
+}
+
+PROV_DEVICE_RESULT Prov_Device_LL_Register_Device(
+    PROV_DEVICE_LL_HANDLE h,
+    PROV_DEVICE_CLIENT_REGISTER_DEVICE_CALLBACK register_callback,
+    void *user_context, PROV_DEVICE_CLIENT_REGISTER_STATUS_CALLBACK status_cb,
+    void *status_ctx)
+{
+    return start_run(h, RUN_REGISTER, register_callback, user_context,
+                     status_cb, status_ctx);
+}
+
+PROV_DEVICE_RESULT Prov_Device_LL_Lookup_Device(
+    PROV_DEVICE_LL_HANDLE h,
+    PROV_DEVICE_CLIENT_REGISTER_DEVICE_CALLBACK register_callback,
+    void *user_context, PROV_DEVICE_CLIENT_REGISTER_STATUS_CALLBACK status_cb,
+    void *status_ctx)
+{
+    return start_run(h, RUN_LOOKUP, register_callback, user_context, status_cb,
+                     status_ctx);
+}
+
+PROV_DEVICE_RESULT Prov_Device_LL_Cached_Assignment(
+    PROV_DEVICE_LL_HANDLE h,
+    PROV_DEVICE_CLIENT_REGISTER_DEVICE_CALLBACK register_callback,
+    void *user_context, PROV_DEVICE_CLIENT_REGISTER_STATUS_CALLBACK status_cb,
+    void *status_ctx)
+{
+    return start_run(h, RUN_CACHE_ONLY, register_callback, user_context,
+                     status_cb, status_ctx);
 }
 
 /* Calls the status callback; returns false if the handle was destroyed
@@ -326,9 +386,12 @@ static bool report_status(PROV_DEVICE_LL_HANDLE h, PROV_DEVICE_REG_STATUS st)
     return true;
 }
 
-static const char *request_method(prov_request_kind kind)
+static const char *request_method(PROV_DEVICE_LL_HANDLE h,
+                                  prov_request_kind kind)
 {
-    return kind == PROV_REQ_REGISTER ? "PUT" : "GET";
+    if (kind != PROV_REQ_REGISTER)
+        return "GET";
+    return h->lookup ? "POST" : "PUT";
 }
 
 /* Sends the request the state machine asked for. A failure to even
@@ -350,11 +413,10 @@ static void send_request(PROV_DEVICE_LL_HANDLE h, prov_request_kind kind,
         prov_sm_on_network_error(&h->sm, now, false, r, 0, err);
         return;
     }
-    path = prov_sm_request_path(&h->sm, h->scope_id,
-                                h->attest.registration_id,
-                                h->settings.api_version
-                                ? h->settings.api_version
-                                : DEFAULT_API_VERSION);
+    path = prov_sm_request_path(&h->sm, h->scope_id, h->attest.registration_id,
+                                prov_certs_api_version(h, DEFAULT_API_VERSION));
+    if (path && h->lookup && kind == PROV_REQ_REGISTER)
+        prov_lookup_path(path);
     if (path && (url = malloc(strlen(h->base_url) + strlen(path) + 1))) {
         memcpy(url, h->base_url, strlen(h->base_url));
         memcpy(url + strlen(h->base_url), path, strlen(path) + 1);
@@ -370,7 +432,7 @@ static void send_request(PROV_DEVICE_LL_HANDLE h, prov_request_kind kind,
         prov_sm_on_network_error(&h->sm, now, false,
                                  PROV_DEVICE_RESULT_MEMORY, 0,
                                  "out of memory");
-    } else if (dps_http_start(h->http, request_method(kind), url, headers,
+    } else if (dps_http_start(h->http, request_method(h, kind), url, headers,
                               kind == PROV_REQ_REGISTER ? h->register_body
                                                         : NULL,
                               err, sizeof(err)) != 0) {
@@ -392,11 +454,16 @@ static void take_response(PROV_DEVICE_LL_HANDLE h, dps_http_response *resp,
                                  resp->curl_code, resp->message);
     } else {
         prov_sm_response r;
+        /* A lookup answers with a bare registration result. */
+        char *wrapped = h->lookup && resp->status >= 200 && resp->status <= 299
+                            ? prov_lookup_wrap(resp->body, resp->body_len)
+                            : NULL;
         r.status = resp->status;
         r.retry_after_s = resp->retry_after_s;
-        r.body = resp->body;
-        r.body_len = resp->body_len;
+        r.body = wrapped ? wrapped : resp->body;
+        r.body_len = wrapped ? strlen(wrapped) : resp->body_len;
         prov_sm_on_response(&h->sm, now, &r);
+        free(wrapped);
     }
 }
 
@@ -455,14 +522,18 @@ static bool finish(PROV_DEVICE_LL_HANDLE h)
             if (result != PROV_DEVICE_RESULT_OK)
                 prov_fail(h, result, err);
         }
+        if (result == PROV_DEVICE_RESULT_OK && h->expect_certificate)
+            result = prov_certs_take_chain(h);
         if (result == PROV_DEVICE_RESULT_OK) {
-            clear_error(h);
+            prov_cache_store(h);
+            prov_clear_error(h);
             hub = h->sm.result.assigned_hub;
             device = h->sm.result.device_id;
             make_connection_string(h);
         }
     } else {
         record_sm_error(h);
+        prov_certs_explain_refusal(h);
         result = h->sm.error.result;
     }
     h->running = false;
@@ -550,9 +621,16 @@ PROV_DEVICE_RESULT Prov_Device_LL_Set_Provisioning_Payload(
     if (h->running)
         return prov_fail(h, PROV_DEVICE_RESULT_INVALID_STATE,
                          "the payload cannot change while registering");
-    if (json && !prov_json_is_valid(json))
-        return prov_fail(h, PROV_DEVICE_RESULT_INVALID_ARG,
-                         "the payload is not valid JSON");
+    if (json) {
+        int rc = prov_json_check_payload(json);
+        if (rc == PROV_JSON_TOO_DEEP)
+            return prov_fail(h, PROV_DEVICE_RESULT_INVALID_ARG,
+                             "payload nested deeper than " PROV_JSON_DEPTH_TEXT
+                             " levels");
+        if (rc != PROV_JSON_OK)
+            return prov_fail(h, PROV_DEVICE_RESULT_INVALID_ARG,
+                             "the payload is not valid JSON");
+    }
     if (json && !(copy = strdup(json)))
         return prov_fail(h, PROV_DEVICE_RESULT_MEMORY, "out of memory");
     free(h->payload_json);
@@ -576,6 +654,11 @@ const char *Prov_Device_LL_Get_Registration_Id(PROV_DEVICE_LL_HANDLE h)
         return NULL;
     return h->attest.registration_id ? h->attest.registration_id
                                      : h->settings.registration_id;
+}
+
+const char *Prov_Device_LL_Get_Issued_Certificate(PROV_DEVICE_LL_HANDLE h)
+{
+    return h && !h->running ? h->issued_certificate : NULL;
 }
 
 const char *Prov_Device_LL_Get_Hub_Connection_String(PROV_DEVICE_LL_HANDLE h)

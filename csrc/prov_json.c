@@ -18,10 +18,13 @@
 
 #include <json-c/json.h>
 
-/* The protocol nests at most 4 deep (reply → registrationState → x509 →
- * certificateInfo); 32 leaves room for custom payloads while keeping the
- * recursion in json-c's free/serialize code shallow. */
-#define PROV_JSON_MAX_DEPTH 32
+/* The protocol itself nests at most 4 deep (reply → registrationState →
+ * x509 → certificateInfo); a custom payload may nest PROV_JSON_PAYLOAD_
+ * MAX_DEPTH levels below registrationState. The bound keeps json-c's
+ * recursive free/serialize code (and ours) shallow. */
+#define PROV_JSON_REPLY_DEPTH (PROV_JSON_PAYLOAD_MAX_DEPTH + 2)
+_Static_assert(PROV_JSON_PAYLOAD_MAX_DEPTH == 64,
+               "PROV_JSON_DEPTH_TEXT says 64");
 
 /* Compact, and '/' left alone: Base64 keys stay byte-identical (§2.3). */
 #define PROV_JSON_FLAGS (JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
@@ -94,22 +97,51 @@ static size_t string_len(const char *s, size_t len)
     return 0;
 }
 
+/* Whether the number token s[0..n) is an integer (no fraction, no
+ * exponent) outside what json-c stores exactly (int64 below zero, uint64
+ * above): json-c would clamp it to INT64_MIN or UINT64_MAX. */
+static bool is_big_int(const char *s, size_t n)
+{
+    static const char max_neg[] = "9223372036854775808";  /* -INT64_MIN */
+    static const char max_pos[] = "18446744073709551615"; /* UINT64_MAX */
+    const char *limit = max_pos;
+    size_t limit_len = sizeof max_pos - 1;
+
+    if (memchr(s, '.', n) || memchr(s, 'e', n) || memchr(s, 'E', n))
+        return false;
+    if (s[0] == '-') {
+        s++;
+        n--;
+        limit = max_neg;
+        limit_len = sizeof max_neg - 1;
+    }
+    /* No leading zeros in JSON: more digits means larger. */
+    if (n != limit_len)
+        return n > limit_len;
+    return memcmp(s, limit, n) > 0;
+}
+
 /* json-c's strict mode still lets through single-quoted keys, raw control
  * characters in strings and non-JSON numbers (NaN, Infinity, 1., -01),
  * and would write them out again as invalid JSON. This lexical pass
- * rejects them; json-c then checks the structure. */
-static bool lexically_ok(const char *s, size_t len)
+ * rejects them; json-c then checks the structure. It also counts the
+ * integers too big for json-c (see is_big_int). */
+static bool lexically_ok(const char *s, size_t len, size_t *big_ints)
 {
     size_t i = 0;
+    *big_ints = 0;
     while (i < len) {
         char c = s[i];
         size_t n = 1;
-        if (c == '"')
+        if (c == '"') {
             n = string_len(s + i, len - i);
-        else if (c == '-' || is_digit(c))
+        } else if (c == '-' || is_digit(c)) {
             n = number_len(s + i, len - i);
-        else if (c == '\'' || c == 'N' || c == 'I')
+            if (n && is_big_int(s + i, n))
+                (*big_ints)++;
+        } else if (c == '\'' || c == 'N' || c == 'I') {
             n = 0; /* 'key', NaN, Infinity */
+        }
         if (n == 0)
             return false;
         i += n;
@@ -117,34 +149,83 @@ static bool lexically_ok(const char *s, size_t len)
     return true;
 }
 
-/* Parses exactly one JSON value from text[0..len) into *out (NULL for
- * the literal null). `terminated` says a NUL follows text[len]: json-c
- * needs to see it to finish a top-level number or literal, and it is not
- * part of the value. Returns false for anything but one valid value. */
-static bool parse_exact(const char *text, size_t len, bool terminated, json_object **out)
+/* A NUL-terminated copy of s[0..len) with "e0" after each integer too
+ * big for json-c: it then parses them as the closest double (and writes
+ * them out as given), where it would clamp an integer. */
+static char *widen_big_ints(const char *s, size_t len, size_t big_ints)
 {
+    char *out = malloc(len + 2 * big_ints + 1);
+    size_t i = 0, o = 0;
+    if (!out)
+        return NULL;
+    while (i < len) {
+        char c = s[i];
+        size_t n = 1;
+        if (c == '"')
+            n = string_len(s + i, len - i);
+        else if (c == '-' || is_digit(c))
+            n = number_len(s + i, len - i);
+        memcpy(out + o, s + i, n);
+        o += n;
+        if ((c == '-' || is_digit(c)) && is_big_int(s + i, n)) {
+            memcpy(out + o, "e0", 2);
+            o += 2;
+        }
+        i += n;
+    }
+    out[o] = '\0';
+    return out;
+}
+
+/* Parses exactly one JSON value from text[0..len) into *out (NULL for
+ * the literal null), nested at most max_depth levels. `terminated` says
+ * a NUL follows text[len]: json-c needs to see it to finish a top-level
+ * number or literal, and it is not part of the value. Returns
+ * PROV_JSON_OK, PROV_JSON_TOO_DEEP or PROV_JSON_INVALID (also for out of
+ * memory). Integers beyond 64 bits become the closest double. */
+static int parse_exact(const char *text, size_t len, bool terminated,
+                       int max_depth, json_object **out)
+{
+    size_t big_ints = 0;
+    char *widened = NULL;
     *out = NULL;
-    if (!text || len >= (size_t)INT_MAX || memchr(text, '\0', len) || !lexically_ok(text, len))
-        return false;
-    json_tokener *tok = json_tokener_new_ex(PROV_JSON_MAX_DEPTH);
-    if (!tok)
-        return false;
+    if (!text || len >= (size_t)INT_MAX / 2 || memchr(text, '\0', len) ||
+        !lexically_ok(text, len, &big_ints))
+        return PROV_JSON_INVALID;
+    if (big_ints) {
+        widened = widen_big_ints(text, len, big_ints);
+        if (!widened)
+            return PROV_JSON_INVALID;
+        text = widened;
+        len += 2 * big_ints;
+        terminated = true;
+    }
+    /* json-c counts the value inside the innermost container as a level
+     * too: max_depth containers need one more. */
+    json_tokener *tok = json_tokener_new_ex(max_depth + 1);
+    if (!tok) {
+        free(widened);
+        return PROV_JSON_INVALID;
+    }
     json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
     json_object *value = json_tokener_parse_ex(tok, text, (int)(len + terminated));
     size_t end = json_tokener_get_parse_end(tok);
-    bool ok = json_tokener_get_error(tok) == json_tokener_success;
+    enum json_tokener_error jerr = json_tokener_get_error(tok);
+    bool ok = jerr == json_tokener_success;
     json_tokener_free(tok);
     /* Trailing garbage: only whitespace may follow the value. Strict
      * json-c already refuses it today; this keeps the guarantee if a
      * future json-c relaxes "strict" (its docs reserve the right). */
     for (size_t i = end; ok && i < len; i++)
         ok = is_ws(text[i]);
+    free(widened);
     if (!ok) {
         json_object_put(value);
-        return false;
+        return jerr == json_tokener_error_depth ? PROV_JSON_TOO_DEEP
+                                                : PROV_JSON_INVALID;
     }
     *out = value;
-    return true;
+    return PROV_JSON_OK;
 }
 
 /* obj[key] if obj is an object holding key with a non-null value. */
@@ -238,6 +319,7 @@ static void read_state(json_object *rs, prov_reply *reply, bool *oom)
     reply->registration_state_json = get_json(rs, oom);
     reply->assigned_hub = get_string(member(rs, "assignedHub"), oom);
     reply->device_id = get_string(member(rs, "deviceId"), oom);
+    reply->registration_id = get_string(member(rs, "registrationId"), oom);
     reply->payload_json = get_json(member(rs, "payload"), oom);
     reply->hub_key = get_string(member(member(rs, "tpm"), "authenticationKey"), oom);
     get_code(member(rs, "errorCode"), &reply->error_code);
@@ -250,8 +332,10 @@ int prov_json_parse_reply(const char *body, size_t len, prov_reply *reply)
         return -1;
     memset(reply, 0, sizeof *reply);
     json_object *root = NULL;
-    if (!parse_exact(body, len, false, &root) || !json_object_is_type(root, json_type_object)) {
+    int rc = parse_exact(body, len, false, PROV_JSON_REPLY_DEPTH, &root);
+    if (rc != PROV_JSON_OK || !json_object_is_type(root, json_type_object)) {
         json_object_put(root);
+        reply->too_deep = rc == PROV_JSON_TOO_DEEP;
         return -1;
     }
     bool oom = false;
@@ -285,10 +369,18 @@ void prov_reply_free(prov_reply *reply)
     if (!reply)
         return;
     char **fields[] = {
-        &reply->status_text,  &reply->operation_id,  &reply->registration_state_json,
-        &reply->assigned_hub, &reply->device_id,     &reply->payload_json,
-        &reply->error_message, &reply->tracking_id,  &reply->authentication_key,
-        &reply->key_name,     &reply->hub_key,
+        &reply->status_text,
+        &reply->operation_id,
+        &reply->registration_state_json,
+        &reply->assigned_hub,
+        &reply->device_id,
+        &reply->payload_json,
+        &reply->error_message,
+        &reply->tracking_id,
+        &reply->authentication_key,
+        &reply->key_name,
+        &reply->hub_key,
+        &reply->registration_id,
     };
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
         free(*fields[i]);
@@ -330,7 +422,9 @@ char *prov_json_register_body(const char *registration_id, const char *ek_b64,
     /* The payload is parsed first: invalid user JSON must fail the
      * registration (§2.3), never be pasted into the body. */
     json_object *payload = NULL;
-    if (payload_json && !parse_exact(payload_json, strlen(payload_json), true, &payload))
+    if (payload_json &&
+        parse_exact(payload_json, strlen(payload_json), true,
+                    PROV_JSON_PAYLOAD_MAX_DEPTH, &payload) != PROV_JSON_OK)
         return NULL;
     json_object *root = json_object_new_object();
     bool ok = root && add(root, "registrationId", json_object_new_string(registration_id));
@@ -352,11 +446,26 @@ char *prov_json_register_body(const char *registration_id, const char *ek_b64,
     return text;
 }
 
-int prov_json_is_valid(const char *text)
+int prov_json_check_payload(const char *text)
 {
     json_object *value = NULL;
-    if (!text || !parse_exact(text, strlen(text), true, &value))
-        return 0;
+    if (!text)
+        return PROV_JSON_INVALID;
+    int rc = parse_exact(text, strlen(text), true, PROV_JSON_PAYLOAD_MAX_DEPTH,
+                         &value);
     json_object_put(value);
-    return 1;
+    return rc;
+}
+
+int prov_json_is_valid(const char *text)
+{
+    return prov_json_check_payload(text) == PROV_JSON_OK;
+}
+
+int prov_json_parse_value(const char *text, size_t len, int max_depth,
+                          json_object **out)
+{
+    if (!out)
+        return PROV_JSON_INVALID;
+    return parse_exact(text, len, true, max_depth, out);
 }

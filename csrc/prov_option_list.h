@@ -11,7 +11,7 @@
  *   field   the prov_settings member it lands in (prov_options.c only)
  *   key     the dps.new config key it maps to one to one, or NULL when
  *           the Lua layer builds it from a composite key (x509, tpm,
- *           proxy, timeout)
+ *           proxy, timeout, certificate_request)
  *   min/max the accepted range of integer options
  */
 #ifndef PROV_OPTION_LIST_H
@@ -51,6 +51,10 @@ typedef enum {
       "insecure_skip_tls_verify", 0, 1)                                       \
     X(PROV_OPTION_API_VERSION, PROV_OPT_NONEMPTY, api_version,                \
       "api_version", 0, 0)                                                    \
+    X(PROV_OPTION_CERTIFICATE_REQUEST_KEY, PROV_OPT_NONEMPTY, csr_key_path,  \
+      NULL, 0, 0)                                                             \
+    X(PROV_OPTION_ASSIGNMENT_CACHE, PROV_OPT_NONEMPTY, cache_path, "cache",   \
+      0, 0)                                                                   \
     X(PROV_OPTION_LOG_TRACE, PROV_OPT_BOOL, logtrace, "logtrace", 0, 1)       \
     X(PROV_OPTION_DEADLINE, PROV_OPT_U32, deadline_s, NULL, 0, UINT32_MAX)    \
     X(PROV_OPTION_TIMEOUT, PROV_OPT_U8, request_timeout_s,                    \

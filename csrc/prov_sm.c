@@ -23,6 +23,7 @@
 
 #include "dps_encoding.h"
 #include "prov_json.h"
+#include "prov_values.h"
 
 /* xorshift32 must never hold 0; used when the caller passes seed 0. */
 #define SM_FALLBACK_SEED 0x9E3779B9u
@@ -366,9 +367,52 @@ static void fail_memory(prov_sm *sm)
     finish(sm, PROV_SM_FAILED, PROV_DEVICE_RESULT_MEMORY);
 }
 
+/* A value the service sent breaks its rule: the registration fails
+ * with PARSING and a message quoting the value escaped and truncated.
+ * Nothing of this answer is kept, so the value reaches no connection
+ * string, callback, token or header. */
+static void fail_value(prov_sm *sm, long status, const prov_reply *rp,
+                       const char *field, const char *value, const char *rule)
+{
+    char quoted[128];
+
+    prov_quote_value(value, quoted, sizeof quoted);
+    record_http(sm, PROV_DEVICE_RESULT_PARSING, status, rp, NULL);
+    set_message(&sm->error, "the service sent an unusable %s %s (%s)", field,
+                quoted, rule);
+    free(sm->result.registration_state_json);
+    sm->result.registration_state_json = NULL;
+    finish(sm, PROV_SM_FAILED, PROV_DEVICE_RESULT_PARSING);
+}
+
+/* Checks the fields of a 2xx answer that are used whatever its status;
+ * false (and FAILED) if one breaks its rule. */
+static bool answer_values_ok(prov_sm *sm, long status, const prov_reply *rp)
+{
+    if (has_text(rp->registration_id) &&
+        !prov_valid_registration_id(rp->registration_id)) {
+        fail_value(sm, status, rp, "registrationId", rp->registration_id,
+                   "not a valid registration id");
+        return false;
+    }
+    if (has_text(rp->operation_id) &&
+        !prov_valid_operation_id(rp->operation_id)) {
+        fail_value(sm, status, rp, "operationId", rp->operation_id,
+                   "not 1 to 256 printable characters");
+        return false;
+    }
+    return true;
+}
+
 /* 401 + authenticationKey (TPM, §3.5): the caller imports the blob. */
 static void on_challenge(prov_sm *sm, long status, prov_reply *rp)
 {
+    /* keyName goes into the Authorization header as it is. */
+    if (has_text(rp->key_name) && !prov_valid_key_name(rp->key_name)) {
+        fail_value(sm, status, rp, "TPM keyName", rp->key_name,
+                   "not 1 to 128 of letters, digits and - . _ ~");
+        return;
+    }
     sm->challenges++;
     if (sm->challenges > sm->cfg.max_challenges) {
         /* §9 #9: a device whose imported key keeps being refused would
@@ -420,6 +464,18 @@ static void on_assigned(prov_sm *sm, long status, prov_reply *rp)
                   "'assigned' without registrationState.assignedHub/deviceId");
         return;
     }
+    /* Both go into the connection string, the result callback and hub
+     * SAS tokens: a ';' or '=' there would forge fields. */
+    if (!prov_valid_host_name(rp->assigned_hub)) {
+        fail_value(sm, status, rp, "assignedHub", rp->assigned_hub,
+                   "not a DNS host name");
+        return;
+    }
+    if (!prov_valid_device_id(rp->device_id)) {
+        fail_value(sm, status, rp, "deviceId", rp->device_id,
+                   "not an IoT Hub device id");
+        return;
+    }
     /* A TPM device can only reach the hub with the key in this blob. */
     if (sm->cfg.tpm && !has_text(rp->hub_key)) {
         fail_http(sm, PROV_DEVICE_RESULT_PARSING, status, rp,
@@ -451,6 +507,8 @@ static void on_failed(prov_sm *sm, long status, const prov_reply *rp)
 static void on_body(prov_sm *sm, uint64_t now_ms, const prov_sm_response *resp, prov_reply *rp)
 {
     long status = resp->status;
+    if (!answer_values_ok(sm, status, rp))
+        return;
     if (rp->status_text)
         take(&sm->result.status, &rp->status_text);
     if (rp->registration_state_json)
@@ -520,6 +578,11 @@ void prov_sm_on_response(prov_sm *sm, uint64_t now_ms, const prov_sm_response *r
     if (status >= 200 && status <= 299) {
         if (parsed) {
             on_body(sm, now_ms, resp, &rp);
+        } else if (rp.too_deep) {
+            /* The service means it: asking again gets the same answer. */
+            fail_http(sm, PROV_DEVICE_RESULT_PARSING, status, NULL,
+                      "the service's payload is nested deeper "
+                      "than " PROV_JSON_DEPTH_TEXT " levels");
         } else {
             /* A proxy page or a cut stream: worth another try, but if it
              * persists the service's answer was simply unusable. */

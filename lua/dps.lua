@@ -32,22 +32,18 @@
 -- client:close()
 
 local core = require "dps.core"
-local cjson = require "cjson"
-
 local error, pairs, ipairs, pcall, select, setmetatable, tostring,
       type = error, pairs, ipairs, pcall, select, setmetatable,
       tostring, type
 local floor, ceil, huge = math.floor, math.ceil, math.huge
 local unpack = table.unpack or unpack -- luacheck: ignore 143
 
--- A private cjson instance: settings made here never leak into the
--- script's own `require "cjson"`.
-local json = cjson.new()
--- lua-cjson encodes {} as an object by default; the OpenResty fork makes
--- it configurable, so say what we mean where the switch exists.
-if json.encode_empty_table_as_object then
-  json.encode_empty_table_as_object(true)
-end
+-- JSON goes through the C core (json-c), not a Lua JSON module: payload
+-- integers go out exactly (Lua 5.3+ integers, and every integral double
+-- up to 2^53 on 5.1) and service integers come back as integers where
+-- they fit, the closest float where they do not.
+local json_encode, json_decode, null = core.json_encode, core.json_decode,
+                                       core.null
 
 local M = { _VERSION = core.VERSION }
 
@@ -65,6 +61,22 @@ end
 local function check_string(v)
   if type(v) ~= "string" or v == "" then
     return "must be a non-empty string"
+  end
+  -- C sees a string up to its first NUL: a key or id would be cut short.
+  if v:find("\0", 1, true) then
+    return "must not contain a NUL byte"
+  end
+end
+
+-- The service's rule (docs/protocol.md §2), checked here so a bad id is a
+-- config error naming the key rather than a refusal from the C layer.
+local function check_registration_id(v)
+  local why = check_string(v)
+  if why then return why end
+  if #v > 128 or v:find("[^A-Za-z0-9%-%._:]")
+     or not v:find("[A-Za-z0-9%-]$") then
+    return "must be 1 to 128 characters of a-z A-Z 0-9 - . _ :, "
+      .. "ending in a letter, digit or '-'"
   end
 end
 
@@ -134,7 +146,14 @@ local PROXY_KEYS = { host = check_string, port = check_port,
 
 local function check_proxy(v)
   if type(v) == "string" then
-    if not parse_proxy(v) then return PROXY_FORM end
+    local p = parse_proxy(v)
+    if not p then return PROXY_FORM end
+    -- "%00" in the user info decodes to a NUL byte.
+    for _, field in ipairs{ "host", "username", "password" } do
+      if p[field] and p[field]:find("\0", 1, true) then
+        return "must not contain a NUL byte (also not as %00)"
+      end
+    end
     return
   end
   if type(v) ~= "table" then return PROXY_FORM end
@@ -149,6 +168,7 @@ end
 local X509_KEYS = { cert = check_string, key = check_string,
                     key_password = check_string }
 local TPM_KEYS = { tcti = check_string }
+local CERTIFICATE_REQUEST_KEYS = { key = check_string }
 
 -- The checks of every config key. Keys that map one to one to an option
 -- of the C core take theirs from its option list (core.options(), from
@@ -165,10 +185,9 @@ local CHECKS = {
   global_endpoint = check_string,
   payload = function(v)
     if type(v) ~= "table" then return "must be a table" end
-    local ok, why = pcall(json.encode, v)
-    if not ok then
-      return "cannot be encoded as JSON: " .. tostring(why)
-    end
+    -- The message names the key: "'payload.a[2]' is a sparse array ...".
+    local text, why = json_encode(v, "payload")
+    if not text then return nil, why end
   end,
   timeout = function(v)
     if type(v) ~= "number" or not (v > 0) then
@@ -179,6 +198,10 @@ local CHECKS = {
     end
   end,
   proxy = check_proxy,
+  certificate_request = function(v)
+    return check_subtable("certificate_request", v, CERTIFICATE_REQUEST_KEYS,
+                          { key = true })
+  end,
 }
 
 -- A key's check from the type and range the C option list gives it.
@@ -190,6 +213,7 @@ local function option_check(o)
       if not is_integer(v, o.min, o.max) then return why end
     end
   end
+  if o.rule == "registration_id" then return check_registration_id end
   return check_string
 end
 
@@ -245,6 +269,8 @@ local OPTIONS = {
   { "proxy", function(v)
       return "proxy_data", type(v) == "string" and parse_proxy(v) or v
     end },
+  { "certificate_request",
+    function(v) return "certificate_request_key", v.key end },
   -- math.huge: no deadline (0 in C); fractions round up.
   { "timeout", function(v)
       return "provisioning_deadline", v == huge and 0 or ceil(v)
@@ -289,7 +315,7 @@ end
 -- A decoded JSON value with object keys snake_cased and JSON null as nil.
 -- The custom payload is the caller's data and is left as decoded.
 local function convert(v)
-  if v == cjson.null or v == json.null then return nil end
+  if v == null then return nil end
   if type(v) ~= "table" then return v end
   local out = {}
   for k, x in pairs(v) do
@@ -307,8 +333,7 @@ end
 
 local function decode(text)
   if type(text) ~= "string" then return nil end
-  local ok, v = pcall(json.decode, text)
-  if ok then return v end
+  return (json_decode(text))
 end
 
 local function nonzero(v)
@@ -354,13 +379,25 @@ local function success(h, ctx, hub, device_id)
   res.registration_id = res.registration_id or h:registration_id()
   res.status = res.status or "assigned"
   if res.payload == nil then res.payload = decode(h:get_payload()) end
-  if res.payload == cjson.null or res.payload == json.null then
+  if res.payload == null then
     res.payload = nil
   end
   if res.assigned_hub and res.device_id then
     res.connection_string = connection_string(h, ctx, res.assigned_hub,
                                               res.device_id)
   end
+  -- The chain as the C core checked it, PEM; never the raw Base64 DER.
+  res.issued_certificate = h:issued_certificate()
+  res.issued_certificate_chain = nil
+  if res.issued_certificate then
+    local chain = {}
+    for pem in res.issued_certificate:gmatch(
+        "%-%-%-%-%-BEGIN CERTIFICATE%-%-%-%-%-.-%-%-%-%-%-END CERTIFICATE%-%-%-%-%-\n") do
+      chain[#chain + 1] = pem
+    end
+    res.issued_certificate_chain = chain
+  end
+  if h:is_cached() then res.from_cache = true end
   return res
 end
 
@@ -393,6 +430,30 @@ local function check_callback(v, n, name, optional)
     n, name, type(v)), 3)
 end
 
+-- Starts a run of the core: register_device, lookup_device or
+-- cached_assignment. The closures capture ctx, never the client (see
+-- Client:start).
+local function start_run(self, method, on_result, on_status)
+  local h, ctx = open(self), self._ctx
+  local lookup = method == "lookup_device"
+  local status_cb
+  if on_status then
+    status_cb = function(status) on_status(status) end
+  end
+  local ok, err, code = h[method](h,
+    function(result, hub, device_id, handle)
+      if result == "OK" then
+        on_result(success(handle, ctx, hub, device_id))
+      elseif lookup and handle:last_error().http_status == 404 then
+        local _, msg, _, details = failure(handle, result)
+        on_result(nil, msg, "NOT_FOUND", details)
+      else
+        on_result(failure(handle, result))
+      end
+    end, status_cb)
+  return ok, err, code
+end
+
 -- The core holds these closures in the registry until the result; they
 -- capture ctx, never the client, so a client dropped with a registration
 -- in flight is still collected (and its transfer aborted).
@@ -414,20 +475,7 @@ end
 function Client:start(on_result, on_status)
   check_callback(on_result, 1, "start")
   check_callback(on_status, 2, "start", true)
-  local h, ctx = open(self), self._ctx
-  local status_cb
-  if on_status then
-    status_cb = function(status) on_status(status) end
-  end
-  local ok, err, code = h:register_device(
-    function(result, hub, device_id, handle)
-      if result == "OK" then
-        on_result(success(handle, ctx, hub, device_id))
-      else
-        on_result(failure(handle, result))
-      end
-    end, status_cb)
-  return ok, err, code
+  return start_run(self, "register_device", on_result, on_status)
 end
 
 --- Advances the registration: DNS, TLS, HTTP and timers; never blocks.
@@ -511,29 +559,13 @@ function Client:hub_sas_token(ttl, resource)
   return token, err, code
 end
 
---- Registers and blocks until assigned, failed or timed out (the
--- config's `timeout`).
--- @tparam[opt] function on_status as for `start`
--- @treturn[1] table the service's `registrationState` with snake_case
--- fields: `status`, `assigned_hub`, `device_id`, `registration_id`,
--- `substatus`, `etag`, `created`, `last_updated`, `payload` (decoded),
--- `connection_string` (keys and X.509; it holds the device key: do not
--- log it), `x509` (X.509 only)
--- @return[2] `nil`
--- @treturn[2] string message, readable, without secrets
--- @treturn[2] string code (see the module's description)
--- @treturn[2] table details: `error_code`, `tracking_id`,
--- `http_status`, `transport_code`, `status`
--- @usage
--- local res, err, code, details = client:register()
--- if not res then error(("%s (%s)"):format(err, code)) end
-function Client:register(on_status)
-  check_callback(on_status, 1, "register", true)
+-- Runs register_device or lookup_device to the end (name: for errors).
+local function run_blocking(self, method, name, on_status)
   local h, r = open(self), nil
   if self._stepping then
-    error("register() called from inside a dps callback", 2)
+    error(name .. "() called from inside a dps callback", 3)
   end
-  local ok, err, code = self:start(function(...)
+  local ok, err, code = start_run(self, method, function(...)
     r = { n = select("#", ...), ... }
   end, on_status)
   if not ok then return nil, err, code end
@@ -543,7 +575,7 @@ function Client:register(on_status)
     if not stepped then cb_err = cb_err or e end
     if r then break end
     if self._closed then
-      return nil, "dps client closed during register()", "CLOSED"
+      return nil, "dps client closed during " .. name .. "()", "CLOSED"
     end
     if not h:is_busy() then
       if cb_err then return nil, cb_err, "CALLBACK_ERROR" end
@@ -557,6 +589,78 @@ function Client:register(on_status)
   end
   if cb_err then return nil, cb_err, "CALLBACK_ERROR" end
   return unpack(r, 1, r.n)
+end
+
+--- Registers and blocks until assigned, failed or timed out (the
+-- config's `timeout`). With `cache`, a still valid cached assignment
+-- answers at once.
+-- @tparam[opt] function on_status as for `start`
+-- @treturn[1] table the service's `registrationState` with snake_case
+-- fields: `status`, `assigned_hub`, `device_id`, `registration_id`,
+-- `substatus`, `etag`, `created`, `last_updated`, `payload` (decoded),
+-- `connection_string` (keys and X.509; it holds the device key: do not
+-- log it), `x509` (X.509 only), `issued_certificate` and
+-- `issued_certificate_chain` (with `certificate_request`: the PEM chain,
+-- leaf first, and its certificates one by one), `from_cache` (`true`
+-- when the cache answered)
+-- @return[2] `nil`
+-- @treturn[2] string message, readable, without secrets
+-- @treturn[2] string code (see the module's description)
+-- @treturn[2] table details: `error_code`, `tracking_id`,
+-- `http_status`, `transport_code`, `status`
+-- @usage
+-- local res, err, code, details = client:register()
+-- if not res then error(("%s (%s)"):format(err, code)) end
+function Client:register(on_status)
+  check_callback(on_status, 1, "register", true)
+  return run_blocking(self, "register_device", "register", on_status)
+end
+
+--- The Device Registration Status Lookup: blocks like `register`. Never
+-- sends a CSR; updates the cache when one is configured. Not available
+-- with TPM attestation.
+-- @tparam[opt] function on_status as for `start`
+-- @treturn[1] table the result table of `register`, when the device is
+-- assigned
+-- @return[2] `nil`
+-- @treturn[2] string message
+-- @treturn[2] string code: `NOT_FOUND` when the service knows no
+-- registration, or another code
+-- @treturn[2] table details, as for `register`
+function Client:lookup(on_status)
+  check_callback(on_status, 1, "lookup", true)
+  return run_blocking(self, "lookup_device", "lookup", on_status)
+end
+
+--- The cached assignment (with `cache`), never asking the service. For
+-- boot scripts that must not wait for the network.
+-- @treturn[1] table the result table of `register`
+-- @return[2] `nil`
+-- @treturn[2] string message
+-- @treturn[2] string code: `NOT_FOUND` when the cache holds no valid
+-- assignment
+-- @treturn[2] table details
+-- @usage
+-- local res = client:cached() or assert(client:register())
+function Client:cached()
+  local res, err, code, details = run_blocking(self, "cached_assignment",
+                                               "cached")
+  if not res and code == "ERROR" and (err:find("no valid cached assignment", 1, true)
+      or err:find("no assignment cache", 1, true)) then
+    return nil, err, "NOT_FOUND", details
+  end
+  return res, err, code, details
+end
+
+--- Removes the assignment cache file, so the next `register` asks the
+-- service.
+-- @treturn[1] boolean `true`
+-- @return[2] `nil`
+-- @treturn[2] string message
+-- @treturn[2] string code
+function Client:forget()
+  local ok, err, code = open(self):forget_assignment()
+  return ok, err, code
 end
 
 --- Closes the client, aborting a registration in flight; idempotent.
@@ -596,7 +700,11 @@ end
 --    (default 3600)
 --  * `proxy` (string or table): HTTP CONNECT proxy
 --  * `logtrace` (boolean): trace to stderr, secrets masked
---  * `api_version` (string): DPS api-version (default `2021-06-01`)
+--  * `api_version` (string): DPS api-version (default `2021-06-01`;
+--    `2025-07-01-preview` with `certificate_request`)
+--  * `certificate_request` (table): `{ key = path }`, the operational key
+--    of a certificate DPS issues
+--  * `cache` (string): path of the assignment cache file
 --  * `insecure_skip_tls_verify` (boolean): lab use only
 -- @treturn[1] Client the client
 -- @return[2] `nil` when the C layer refuses a setting
@@ -619,12 +727,14 @@ function M.new(cfg)
       local e, c = apply(h, key, map(cfg[key]))
       if e then
         h:close()
+        -- A value the C layer refuses is a config error like any other.
+        if c == "INVALID_ARG" then error(e, 2) end
         return nil, e, c
       end
     end
   end
   if cfg.payload ~= nil then
-    local ok, e, c = h:set_payload(json.encode(cfg.payload))
+    local ok, e, c = h:set_payload((json_encode(cfg.payload)))
     if not ok then
       h:close()
       return nil, "dps.new: 'payload': " .. e, c
@@ -643,6 +753,10 @@ end
 function M.version()
   return core.version()
 end
+
+--- JSON null in payloads (a NULL light userdata: lua-cjson's
+-- `cjson.null` is the same value).
+M.null = null
 
 --- Whether this build can use a TPM (built with tpm2-tss).
 -- @treturn boolean

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "prov_attest.h"
+#include "prov_values.h"
 #include "testing.h"
 
 #define FX "tests/fixtures/x509/"

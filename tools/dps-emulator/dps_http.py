@@ -237,6 +237,8 @@ class Handler(BaseHTTPRequestHandler):
         elif route == ("DELETE", "/_emulator/log"):
             srv.log.clear()
             self._reply(200, {"status": "ok"})
+        elif route == ("GET", "/_emulator/issuing-ca"):
+            self._reply(200, {"pem": srv.service.issuer.ca_pem()})
         elif route == ("GET", "/_emulator/registrations"):
             self._reply(200, srv.service.registrations_summary())
         else:
