@@ -97,8 +97,15 @@ dps/init.lua: lua/dps.lua
 
 FORCE:
 
+# A stamp named after the build settings: changing CRYPTO, TPM or the
+# flags makes it new, and so rebuilds the modules.
+BUILD_CONFIG := $(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) $(WARN) $(CRYPTO) $(TPM) $(LUA_INCDIR)
+BUILD_STAMP  := build/config-$(firstword $(shell echo '$(BUILD_CONFIG)' | cksum))
+$(BUILD_STAMP):
+	@mkdir -p build && rm -f build/config-* && touch $@
+
 # One build directory per Lua version (and a sanitizer build).
-build/lua%/dps/core.so: $(CORE_SRC) csrc/lua_dps.c $(HEADERS)
+build/lua%/dps/core.so: $(CORE_SRC) csrc/lua_dps.c $(HEADERS) $(BUILD_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(call lua_inc,$*) \
 	  $(ALL_CFLAGS) -shared -o $@ $(CORE_SRC) csrc/lua_dps.c $(LIBS)

@@ -9,7 +9,8 @@ PKGS="build-essential pkg-config
       lua-cjson lua-busted luarocks
       libtss2-dev swtpm swtpm-tools tpm2-tools
       python3 python3-cryptography python3-openssl openssl ca-certificates
-      valgrind curl faketime"
+      valgrind curl faketime
+      cmake musl-tools bzip2 xz-utils debian-archive-keyring"
 
 missing=""
 for p in $PKGS; do
