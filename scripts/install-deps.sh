@@ -12,6 +12,13 @@ PKGS="build-essential pkg-config
       valgrind curl faketime
       cmake musl-tools bzip2 xz-utils debian-archive-keyring"
 
+# Not Debian or Ubuntu: nothing to install here; the build says what it
+# lacks (plain `make` runs this too).
+if ! command -v dpkg-query >/dev/null 2>&1; then
+  echo "install-deps: no dpkg here; install the build dependencies (README) yourself" >&2
+  exit 0
+fi
+
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \
