@@ -13,6 +13,8 @@
 #   make test-musl    the C core, unit tests and C example under musl
 # CPPFLAGS, CFLAGS and LDFLAGS are honoured.
 
+# This Makefile's own directory: it may run elsewhere with -f (bench/run).
+DPS_ROOT    := $(dir $(abspath $(lastword $(MAKEFILE_LIST))))
 LUA_VERSION ?= 5.4
 PREFIX      ?= /usr/local
 LUA_CMOD    ?= $(PREFIX)/lib/lua/$(LUA_VERSION)
@@ -234,4 +236,4 @@ clean:
 	rm -rf build dps
 
 # make router, test-router, test-musl.
-include mk/router.mk
+include $(DPS_ROOT)mk/router.mk

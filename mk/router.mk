@@ -4,8 +4,8 @@
 # builds both stacks from Debian's source packages and caches them
 # outside the tree; these rules only name the prefix it prints.
 
-ROUTER_STACK := $(shell sh scripts/router-stack --prefix glibc)
-MUSL_STACK   := $(shell sh scripts/router-stack --prefix musl)
+ROUTER_STACK := $(shell sh $(DPS_ROOT)scripts/router-stack --prefix glibc)
+MUSL_STACK   := $(shell sh $(DPS_ROOT)scripts/router-stack --prefix musl)
 MUSL_CC      ?= musl-gcc
 
 # The core as OpenWrt builds it: mbedTLS crypto, no TPM (Debian's tpm2-tss
