@@ -1,21 +1,33 @@
 # dps: Azure IoT Hub Device Provisioning Service client for Lua and C.
 #
-#   make              build dps/core.so for Lua $(LUA_VERSION)
+#   make              install missing packages, then build dps/core.so for
+#                     Lua $(LUA_VERSION) (5.4 unless LUA_VERSION=5.1)
 #   make test         install missing packages, then run every test
 #   make demo         provision a device against the local emulator
-#   make install      install the Lua module (PREFIX, DESTDIR)
+#   make install      install the Lua module for each Lua present, or for
+#                     LUA_VERSION when given (PREFIX, DESTDIR)
 #   make doc          the Lua API reference into doc/ (LDoc, config.ld)
 #   make lint         luacheck, cppcheck, clang-format on changed lines
 #   make TPM=0        build without TPM support (no tpm2-tss needed)
-#   make CRYPTO=mbedtls  crypto and X.509 over mbedTLS 2.28, no libcrypto
+#   make CRYPTO=mbedtls  crypto and X.509 over mbedTLS 2.28 or 3.6, no libcrypto
+#   make router       the modules over a router-like stack (mbedTLS 3.6,
+#                     libcurl over mbedTLS) built from source; make test-router
+#   make test-musl    the C core, unit tests and C example under musl
+# CPPFLAGS, CFLAGS and LDFLAGS are honoured.
 
-LUA_VERSION ?= 5.1
+# This Makefile's own directory: it may run elsewhere with -f (bench/run).
+DPS_ROOT    := $(dir $(abspath $(lastword $(MAKEFILE_LIST))))
+LUA_VERSION ?= 5.4
 PREFIX      ?= /usr/local
 LUA_CMOD    ?= $(PREFIX)/lib/lua/$(LUA_VERSION)
 LUA_LMOD    ?= $(PREFIX)/share/lua/$(LUA_VERSION)
 CC          ?= cc
+CPPFLAGS    ?=
+LDFLAGS     ?=
 PYTHON      ?= /usr/bin/python3
 
+# Detected when the Makefile is read: targets that install packages first
+# (all, demo, test) build in a second make, which sees what was installed.
 HAVE_TSS := $(shell pkg-config --exists tss2-esys tss2-tctildr tss2-mu tss2-rc 2>/dev/null && echo 1 || echo 0)
 TPM ?= $(HAVE_TSS)
 # An empty TPM (the rockspec's when `luarocks make` gets no TPM=1) is off.
@@ -54,10 +66,14 @@ endif
 WARN    := -Wall -Wextra -Werror
 CFLAGS  ?= -O2 -g
 ALL_CFLAGS = -std=c11 $(WARN) -fPIC -DDPS_BUILD_EPOCH=$(BUILD_EPOCH) \
-             $(shell pkg-config --cflags $(PKGS)) $(CFLAGS)
-LIBS     = $(shell pkg-config --libs $(PKGS)) $(CRYPTO_LIBS)
+             $(CPPFLAGS) $(shell pkg-config --cflags $(PKGS)) $(CFLAGS)
+LIBS     = $(LDFLAGS) $(shell pkg-config --libs $(PKGS)) $(CRYPTO_LIBS)
+# The Lua headers of version $(1): LUA_INCDIR for the chosen version when
+# given, else pkg-config's, else Debian's directory. They go first, before
+# CPPFLAGS, so that another Lua's lua.h in a shared include dir loses.
 LUA_INCDIR ?=
-LUA_INC  = $(if $(LUA_INCDIR),-I$(LUA_INCDIR),$(shell pkg-config --cflags lua$(LUA_VERSION) 2>/dev/null || echo -I/usr/include/lua$(LUA_VERSION)))
+lua_inc = $(if $(and $(LUA_INCDIR),$(filter $(1),$(LUA_VERSION))),-I$(LUA_INCDIR),$(shell pkg-config --cflags lua$(1) 2>/dev/null || echo -I/usr/include/lua$(1)))
+LUA_INC  = $(call lua_inc,$(LUA_VERSION))
 
 CORE_SRC := csrc/prov_device_ll_client.c csrc/prov_options.c \
             csrc/prov_attest.c csrc/prov_sm.c csrc/prov_json.c csrc/prov_values.c \
@@ -72,35 +88,54 @@ BINDING_SRC := csrc/lua_dps.c csrc/lua_json.c
 
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
-.PHONY: all deps test test-unit test-valgrind test-emulator test-specs test-notpm \
+.PHONY: all module deps test test-unit test-valgrind test-emulator test-specs test-notpm \
         test-asan test-mbedtls demo install uninstall clean fuzz bench doc \
-        lint
+        lint FORCE
 
-all: dps/core.so
+# Packages first, then the build in a second make that detects them.
+all: deps
+	@$(MAKE) --no-print-directory module
 
-dps/core.so: $(CORE_SRC) $(BINDING_SRC) $(HEADERS)
+# dps/core.so and dps/init.lua make `require "dps"` work from the source
+# tree. dps/core.so is a copy of the chosen version's build, refreshed on
+# every run, so that changing LUA_VERSION changes it.
+module: dps/core.so dps/init.lua
+
+dps/core.so: build/lua$(LUA_VERSION)/dps/core.so FORCE
 	@mkdir -p dps
-	$(CC) $(LUA_INC) $(ALL_CFLAGS) -shared -o $@ $(CORE_SRC) $(BINDING_SRC) \
-	  $(LDFLAGS) $(LIBS)
+	@cmp -s $< $@ || { cp $< $@ && echo "dps/core.so: Lua $(LUA_VERSION)"; }
 
-# The module for each Lua the specs run on, and a sanitizer build.
-build/lua%/dps/core.so: $(CORE_SRC) $(BINDING_SRC) $(HEADERS)
+dps/init.lua: lua/dps.lua
+	@mkdir -p dps
+	cp $< $@
+
+FORCE:
+
+# A stamp named after the build settings: changing CRYPTO, TPM or the
+# flags makes it new, and so rebuilds the modules.
+BUILD_CONFIG := $(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) $(WARN) $(CRYPTO) $(TPM) $(LUA_INCDIR)
+BUILD_STAMP  := build/config-$(firstword $(shell echo '$(BUILD_CONFIG)' | cksum))
+$(BUILD_STAMP):
+	@mkdir -p build && rm -f build/config-* && touch $@
+
+# One build directory per Lua version (and a sanitizer build).
+build/lua%/dps/core.so: $(CORE_SRC) $(BINDING_SRC) $(HEADERS) $(BUILD_STAMP)
 	@mkdir -p $(dir $@)
-	$(CC) $(shell pkg-config --cflags lua$* 2>/dev/null || echo -I/usr/include/lua$*) \
+	$(CC) $(call lua_inc,$*) \
 	  $(ALL_CFLAGS) -shared -o $@ $(CORE_SRC) $(BINDING_SRC) $(LIBS)
 
 # A build without tpm2-tss, as for devices without a TPM.
 NOTPM_SRC := $(filter-out csrc/dps_tpm_tss.c,$(CORE_SRC)) csrc/dps_tpm_none.c
 build/notpm/dps/core.so: $(NOTPM_SRC) $(BINDING_SRC) $(HEADERS)
 	@mkdir -p $(dir $@)
-	$(CC) $(shell pkg-config --cflags lua5.4) -std=c11 $(WARN) -fPIC \
+	$(CC) $(call lua_inc,5.4) -std=c11 $(WARN) -fPIC $(CPPFLAGS) \
 	  $(shell pkg-config --cflags libcurl json-c libcrypto) $(CFLAGS) \
-	  -shared -o $@ $(sort $(NOTPM_SRC)) $(BINDING_SRC) \
+	  -shared -o $@ $(sort $(NOTPM_SRC)) $(BINDING_SRC) $(LDFLAGS) \
 	  $(shell pkg-config --libs libcurl json-c libcrypto)
 
 build/asan/dps/core.so: $(CORE_SRC) $(BINDING_SRC) $(HEADERS)
 	@mkdir -p $(dir $@)
-	$(CC) $(shell pkg-config --cflags lua5.4) $(ALL_CFLAGS) $(SAN) \
+	$(CC) $(call lua_inc,5.4) $(ALL_CFLAGS) $(SAN) \
 	  -shared -o $@ $(CORE_SRC) $(BINDING_SRC) $(LIBS)
 
 # C unit tests: each tests/c/test_NAME.c links the core.
@@ -126,9 +161,9 @@ UNIT_MBEDTLS := build/unit-mbedtls/test_sas build/unit-mbedtls/test_x509 \
 
 build/unit-mbedtls/%: tests/c/%.c $(MBEDTLS_CORE_SRC) $(HEADERS) tests/c/testing.h
 	@mkdir -p $(dir $@)
-	$(CC) -std=c11 $(WARN) -DDPS_BUILD_EPOCH=$(BUILD_EPOCH) \
+	$(CC) -std=c11 $(WARN) -DDPS_BUILD_EPOCH=$(BUILD_EPOCH) $(CPPFLAGS) \
 	  $(shell pkg-config --cflags $(MBEDTLS_PKGS)) $(CFLAGS) $(SAN) \
-	  -Icsrc -Itests/c -o $@ $< $(MBEDTLS_CORE_SRC) \
+	  -Icsrc -Itests/c -o $@ $< $(MBEDTLS_CORE_SRC) $(LDFLAGS) \
 	  $(shell pkg-config --libs $(MBEDTLS_PKGS)) $(MBEDTLS_LIBS) \
 	  $(if $(filter test_x509 test_csr,$*),-lcrypto)
 
@@ -148,6 +183,8 @@ test: deps
 	$(MAKE) test-notpm
 	$(MAKE) test-mbedtls
 	$(MAKE) test-valgrind
+	$(MAKE) test-router
+	$(MAKE) test-musl
 	@echo "make test: all suites passed"
 
 # Zero findings: .luacheckrc, .cppcheck-suppressions and .clang-format
@@ -179,8 +216,9 @@ test-asan: build/asan/dps/core.so
 test-notpm: build/notpm/dps/core.so
 	LUA_PATH="lua/?.lua;;" LUA_CPATH="build/notpm/?.so;;" lua5.4 tests/notpm.lua
 
-demo: deps dps/core.so
-	@sh scripts/demo
+demo: deps
+	@$(MAKE) --no-print-directory module
+	@LUA_VERSION=$(LUA_VERSION) sh scripts/demo
 
 fuzz:
 	@mkdir -p build/fuzz-corpus
@@ -197,13 +235,30 @@ bench: build/lua5.4/dps/core.so
 doc:
 	ldoc --fatalwarnings .
 
-install: dps/core.so
-	install -d $(DESTDIR)$(LUA_CMOD)/dps $(DESTDIR)$(LUA_LMOD)
-	install -m 0755 dps/core.so $(DESTDIR)$(LUA_CMOD)/dps/core.so
-	install -m 0644 lua/dps.lua $(DESTDIR)$(LUA_LMOD)/dps.lua
+# Every Lua whose headers are installed, unless LUA_VERSION (or LUA_CMOD)
+# was given: then that one only.
+LUA_PRESENT := $(foreach v,5.1 5.2 5.3 5.4,$(if $(or $(wildcard /usr/include/lua$(v)/lua.h),$(shell pkg-config --exists lua$(v) 2>/dev/null && echo y)),$(v)))
+ifneq ($(filter command line environment,$(origin LUA_VERSION) $(origin LUA_CMOD) $(origin LUA_LMOD)),)
+INSTALL_LUA_VERSIONS := $(LUA_VERSION)
+else
+INSTALL_LUA_VERSIONS := $(or $(LUA_PRESENT),$(LUA_VERSION))
+endif
+lua_cmod = $(if $(filter $(1),$(LUA_VERSION)),$(LUA_CMOD),$(PREFIX)/lib/lua/$(1))
+lua_lmod = $(if $(filter $(1),$(LUA_VERSION)),$(LUA_LMOD),$(PREFIX)/share/lua/$(1))
+
+install: $(foreach v,$(INSTALL_LUA_VERSIONS),build/lua$(v)/dps/core.so)
+	$(foreach v,$(INSTALL_LUA_VERSIONS),\
+	  install -d $(DESTDIR)$(call lua_cmod,$(v))/dps $(DESTDIR)$(call lua_lmod,$(v)) && \
+	  install -m 0755 build/lua$(v)/dps/core.so $(DESTDIR)$(call lua_cmod,$(v))/dps/core.so && \
+	  install -m 0644 lua/dps.lua $(DESTDIR)$(call lua_lmod,$(v))/dps.lua && \
+	  echo "installed dps for Lua $(v)" &&) true
 
 uninstall:
-	rm -f $(DESTDIR)$(LUA_CMOD)/dps/core.so $(DESTDIR)$(LUA_LMOD)/dps.lua
+	$(foreach v,$(INSTALL_LUA_VERSIONS),\
+	  rm -f $(DESTDIR)$(call lua_cmod,$(v))/dps/core.so $(DESTDIR)$(call lua_lmod,$(v))/dps.lua;)
 
 clean:
 	rm -rf build dps doc
+
+# make router, test-router, test-musl.
+include $(DPS_ROOT)mk/router.mk

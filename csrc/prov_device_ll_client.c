@@ -396,6 +396,18 @@ static const char *request_method(PROV_DEVICE_LL_HANDLE h,
 
 /* Sends the request the state machine asked for. A failure to even
  * start it (bad TLS settings, signing failure) ends the registration. */
+/* A request that fails before it leaves (no key, a TLS option the
+ * backend refuses, no memory) ends the registration with result. The
+ * state machine takes failures only of a request in flight, so it is
+ * told of the send first; otherwise it would ask for the same request
+ * again at once, and again, until the deadline. */
+static void fail_before_send(PROV_DEVICE_LL_HANDLE h, uint64_t now,
+                             PROV_DEVICE_RESULT result, const char *message)
+{
+    prov_sm_sent(&h->sm, now);
+    prov_sm_on_network_error(&h->sm, now, false, result, 0, message);
+}
+
 static void send_request(PROV_DEVICE_LL_HANDLE h, prov_request_kind kind,
                          uint64_t now)
 {
@@ -410,7 +422,7 @@ static void send_request(PROV_DEVICE_LL_HANDLE h, prov_request_kind kind,
                                   h->settings.sas_lifetime_s,
                                   (int64_t)time(NULL), &auth, err, sizeof(err));
     if (r != PROV_DEVICE_RESULT_OK) {
-        prov_sm_on_network_error(&h->sm, now, false, r, 0, err);
+        fail_before_send(h, now, r, err);
         return;
     }
     path = prov_sm_request_path(&h->sm, h->scope_id, h->attest.registration_id,
@@ -429,15 +441,12 @@ static void send_request(PROV_DEVICE_LL_HANDLE h, prov_request_kind kind,
         headers[n++] = auth_header;
     headers[n] = NULL;
     if (!url || (auth && !auth_header)) {
-        prov_sm_on_network_error(&h->sm, now, false,
-                                 PROV_DEVICE_RESULT_MEMORY, 0,
-                                 "out of memory");
+        fail_before_send(h, now, PROV_DEVICE_RESULT_MEMORY, "out of memory");
     } else if (dps_http_start(h->http, request_method(h, kind), url, headers,
                               kind == PROV_REQ_REGISTER ? h->register_body
                                                         : NULL,
                               err, sizeof(err)) != 0) {
-        prov_sm_on_network_error(&h->sm, now, false,
-                                 PROV_DEVICE_RESULT_KEY_ERROR, 0, err);
+        fail_before_send(h, now, PROV_DEVICE_RESULT_KEY_ERROR, err);
     } else {
         prov_sm_sent(&h->sm, now);
     }

@@ -149,6 +149,100 @@ static bool lexically_ok(const char *s, size_t len, size_t *big_ints)
     return true;
 }
 
+/* json-c 0.17 and 0.18 (OpenWrt's, Debian 13's) hold string bytes in a
+ * plain char; where char is signed (x86, MIPS) strict mode takes every
+ * byte >= 0x80 for a control character and refuses all non-ASCII text.
+ * There such text goes to json-c with its non-ASCII characters written as
+ * \u escapes: the same value. (Raw control characters are refused by the
+ * lexical pass above whatever json-c does.) */
+#if JSON_C_VERSION_NUM >= 0x001100 && CHAR_MIN < 0
+#define PROV_JSON_ESCAPE_NON_ASCII 1
+
+/* The code point of the UTF-8 sequence at s[*i] (n bytes in all),
+ * advancing *i; -1 for invalid UTF-8 (overlong, surrogate, truncated,
+ * beyond U+10FFFF), as json-c's own validation refuses it. */
+static long utf8_next(const unsigned char *s, size_t n, size_t *i)
+{
+    static const long min[4] = {0, 0x80, 0x800, 0x10000};
+    unsigned char b = s[*i];
+    size_t more, k;
+    long c;
+
+    if (b < 0x80)
+        more = 0;
+    else if (b >= 0xc2 && b <= 0xdf)
+        more = 1;
+    else if ((b & 0xf0) == 0xe0)
+        more = 2;
+    else if (b >= 0xf0 && b <= 0xf4)
+        more = 3;
+    else
+        return -1;
+    if (n - *i < more + 1)
+        return -1;
+    c = more ? b & (0x3f >> more) : b;
+    for (k = 1; k <= more; k++) {
+        if ((s[*i + k] & 0xc0) != 0x80)
+            return -1;
+        c = (c << 6) | (s[*i + k] & 0x3f);
+    }
+    *i += more + 1;
+    if (c < min[more] || (c >= 0xd800 && c < 0xe000) || c > 0x10ffff)
+        return -1;
+    return c;
+}
+
+/* A malloc'd, NUL-terminated copy of lexically valid JSON text with each
+ * non-ASCII character inside a string as \uXXXX (a surrogate pair above
+ * U+FFFF); NULL for invalid UTF-8, a non-ASCII byte outside a string, or
+ * no memory. Each character at most triples in length. */
+static char *escape_non_ascii(const char *text, size_t len, size_t *out_len)
+{
+    const unsigned char *s = (const unsigned char *)text;
+    static const char hex[] = "0123456789abcdef";
+    bool in_string = false;
+    size_t i = 0, o = 0;
+    char *out;
+
+    if (len > (SIZE_MAX - 1) / 3 || !(out = malloc(len * 3 + 1)))
+        return NULL;
+    while (i < len) {
+        long c;
+        if (s[i] < 0x80) {
+            if (in_string && s[i] == '\\' && i + 1 < len) {
+                if (s[i + 1] >= 0x80)
+                    break; /* no such escape */
+                out[o++] = (char)s[i++]; /* an escaped quote ends nothing */
+            } else if (s[i] == '"') {
+                in_string = !in_string;
+            }
+            out[o++] = (char)s[i++];
+            continue;
+        }
+        if (!in_string || (c = utf8_next(s, len, &i)) < 0)
+            break;
+        long units[2] = {c, -1};
+        if (c > 0xffff) {
+            units[0] = 0xd800 + ((c - 0x10000) >> 10);
+            units[1] = 0xdc00 + ((c - 0x10000) & 0x3ff);
+        }
+        for (int u = 0; u < 2 && units[u] >= 0; u++) {
+            out[o++] = '\\';
+            out[o++] = 'u';
+            for (int shift = 12; shift >= 0; shift -= 4)
+                out[o++] = hex[(units[u] >> shift) & 0xf];
+        }
+    }
+    if (i < len) {
+        free(out);
+        return NULL;
+    }
+    out[o] = '\0';
+    *out_len = o;
+    return out;
+}
+#endif
+
 /* A NUL-terminated copy of s[0..len) with "e0" after each integer too
  * big for json-c: it then parses them as the closest double (and writes
  * them out as given), where it would clamp an integer. */
@@ -200,13 +294,26 @@ static int parse_exact(const char *text, size_t len, bool terminated,
         len += 2 * big_ints;
         terminated = true;
     }
+#ifdef PROV_JSON_ESCAPE_NON_ASCII
+    char *escaped = NULL;
+    for (size_t i = 0; i < len; i++) {
+        if ((unsigned char)text[i] >= 0x80) {
+            escaped = escape_non_ascii(text, len, &len);
+            free(widened);
+            widened = escaped; /* one copy to free from here on */
+            if (!escaped || len >= (size_t)INT_MAX)
+                goto invalid;
+            text = escaped;
+            terminated = true; /* the copy ends in a NUL */
+            break;
+        }
+    }
+#endif
     /* json-c counts the value inside the innermost container as a level
      * too: max_depth containers need one more. */
     json_tokener *tok = json_tokener_new_ex(max_depth + 1);
-    if (!tok) {
-        free(widened);
-        return PROV_JSON_INVALID;
-    }
+    if (!tok)
+        goto invalid;
     json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
     json_object *value = json_tokener_parse_ex(tok, text, (int)(len + terminated));
     size_t end = json_tokener_get_parse_end(tok);
@@ -226,6 +333,9 @@ static int parse_exact(const char *text, size_t len, bool terminated,
     }
     *out = value;
     return PROV_JSON_OK;
+invalid:
+    free(widened);
+    return PROV_JSON_INVALID;
 }
 
 /* obj[key] if obj is an object holding key with a non-null value. */

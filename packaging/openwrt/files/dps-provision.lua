@@ -42,39 +42,49 @@ local function file_exists(path)
   return f ~= nil
 end
 
--- UCI values come single-quoted, a quote inside as '\''.
+-- UCI syntax values (host tests only) come single-quoted, a quote inside
+-- as '\''.
 local function unquote(v)
   local inner = v:match("^'(.*)'$")
   if not inner then return v end
   return (inner:gsub("'\\''", "'"))
 end
 
--- Options of section dps.main: from `uci show` or, for host tests, from a
--- file in UCI syntax (`option name 'value'` lines inside `config dps 'main'`).
-local function read_settings()
-  local o = {}
-  local path = os.getenv("DPS_UCI_FILE")
-  if path then
-    local text = read_file(path)
-    if not text then return nil, "cannot read " .. path end
-    local in_main = false
-    for line in text:gmatch("[^\n]+") do
-      local typ, name = line:match("^%s*config%s+(%S+)%s*(%S*)")
-      if typ then
-        in_main = typ == "dps" and unquote(name) == "main"
-      elseif in_main then
-        local k, v = line:match("^%s*option%s+([%w_]+)%s+(.-)%s*$")
-        if k then o[k] = unquote(v) end
-      end
+-- Section dps.main from a file in UCI syntax (`option name 'value'` lines
+-- inside `config dps 'main'`): for tests on a host without libuci-lua.
+local function read_settings_file(path)
+  local text = read_file(path)
+  if not text then return nil, "cannot read " .. path end
+  local o, in_main = {}, false
+  for line in text:gmatch("[^\n]+") do
+    local typ, name = line:match("^%s*config%s+(%S+)%s*(%S*)")
+    if typ then
+      in_main = typ == "dps" and unquote(name) == "main"
+    elseif in_main then
+      local k, v = line:match("^%s*option%s+([%w_]+)%s+(.-)%s*$")
+      if k then o[k] = unquote(v) end
     end
-    return o
   end
-  local p = io.popen("uci -q show dps.main 2>/dev/null")
-  for line in p:lines() do
-    local k, v = line:match("^dps%.main%.([%w_]+)=(.*)$")
-    if k then o[k] = unquote(v) end
+  return o
+end
+
+-- Options of section dps.main, read through libuci-lua (package
+-- libuci-lua): no parsing of `uci show` output, whose quoting a value
+-- with quotes or newlines would break. DPS_UCI_FILE names a file instead.
+local function read_settings()
+  local path = os.getenv("DPS_UCI_FILE")
+  if path then return read_settings_file(path) end
+  local ok, uci = pcall(require, "uci")
+  if not ok then return nil, "libuci-lua is missing: install the libuci-lua package" end
+  local section = uci.cursor():get_all("dps", "main")
+  if not section then return nil, "no section 'main' in /etc/config/dps" end
+  local o = {}
+  for k, v in pairs(section) do
+    -- Skip UCI's own fields (.name, .type, ...); a list keeps its last value.
+    if k:sub(1, 1) ~= "." then
+      o[k] = type(v) == "table" and v[#v] or v
+    end
   end
-  p:close()
   return o
 end
 
