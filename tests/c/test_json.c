@@ -143,21 +143,15 @@ static void test_parse_wrong_types(void)
 static void test_parse_huge_numbers(void)
 {
     prov_reply r;
-#if JSON_C_VERSION_NUM >= 0x001100
-    /* json-c 0.17 and later refuse integer overflow in strict mode: the
-     * whole reply is unusable (PARSING), which is as safe. */
-    CHECK_INT(parse("{\"errorCode\":99999999999999999999999999,\"status\":\"failed\"}", &r), -1);
-    prov_reply_free(&r);
-    CHECK_INT(parse("{\"errorCode\":-9223372036854775809}", &r), -1);
-    prov_reply_free(&r);
-#else
+    /* Integers beyond 64 bits reach json-c as doubles (on every json-c
+     * version: 0.17 and later would refuse them in strict mode), so the
+     * reply stays usable and the out-of-range code counts as absent. */
     CHECK_INT(parse("{\"errorCode\":99999999999999999999999999,\"status\":\"failed\"}", &r), 0);
     CHECK_INT(r.error_code, 0);
     prov_reply_free(&r);
     CHECK_INT(parse("{\"errorCode\":-9223372036854775809}", &r), 0);
     CHECK_INT(r.error_code, 0);
     prov_reply_free(&r);
-#endif
     CHECK_INT(parse("{\"errorCode\":1e400,\"registrationState\":{\"payload\":[1e400]}}", &r), 0);
     CHECK_INT(r.error_code, 0);
     CHECK_STR(r.payload_json, "[1e400]"); /* source text kept, still valid JSON */
