@@ -56,8 +56,9 @@ CORE_SRC := csrc/prov_device_ll_client.c csrc/prov_options.c \
             csrc/prov_attest.c csrc/prov_sm.c csrc/prov_json.c \
             csrc/dps_http.c csrc/dps_sas.c $(CRYPTO_SRC) csrc/dps_pem_input.c \
             csrc/dps_encoding.c \
-            csrc/dps_error.c $(TPM_SRC)
+            csrc/dps_error.c csrc/dps_group.c $(TPM_SRC)
 HEADERS  := $(wildcard csrc/*.h)
+LUA_SRC  := csrc/lua_dps.c csrc/lua_dps_group.c
 
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
@@ -66,29 +67,29 @@ SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recove
 
 all: dps/core.so
 
-dps/core.so: $(CORE_SRC) csrc/lua_dps.c $(HEADERS)
+dps/core.so: $(CORE_SRC) $(LUA_SRC) $(HEADERS)
 	@mkdir -p dps
-	$(CC) $(LUA_INC) $(ALL_CFLAGS) -shared -o $@ $(CORE_SRC) csrc/lua_dps.c $(LIBS)
+	$(CC) $(LUA_INC) $(ALL_CFLAGS) -shared -o $@ $(CORE_SRC) $(LUA_SRC) $(LIBS)
 
 # The module for each Lua the specs run on, and a sanitizer build.
-build/lua%/dps/core.so: $(CORE_SRC) csrc/lua_dps.c $(HEADERS)
+build/lua%/dps/core.so: $(CORE_SRC) $(LUA_SRC) $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(shell pkg-config --cflags lua$* 2>/dev/null || echo -I/usr/include/lua$*) \
-	  $(ALL_CFLAGS) -shared -o $@ $(CORE_SRC) csrc/lua_dps.c $(LIBS)
+	  $(ALL_CFLAGS) -shared -o $@ $(CORE_SRC) $(LUA_SRC) $(LIBS)
 
 # A build without tpm2-tss, as for devices without a TPM.
 NOTPM_SRC := $(filter-out csrc/dps_tpm.c,$(CORE_SRC)) csrc/dps_tpm_none.c
-build/notpm/dps/core.so: $(NOTPM_SRC) csrc/lua_dps.c $(HEADERS)
+build/notpm/dps/core.so: $(NOTPM_SRC) $(LUA_SRC) $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(shell pkg-config --cflags lua5.4) -std=c11 $(WARN) -fPIC \
 	  $(shell pkg-config --cflags libcurl json-c libcrypto) $(CFLAGS) \
-	  -shared -o $@ $(sort $(NOTPM_SRC)) csrc/lua_dps.c \
+	  -shared -o $@ $(sort $(NOTPM_SRC)) $(LUA_SRC) \
 	  $(shell pkg-config --libs libcurl json-c libcrypto)
 
-build/asan/dps/core.so: $(CORE_SRC) csrc/lua_dps.c $(HEADERS)
+build/asan/dps/core.so: $(CORE_SRC) $(LUA_SRC) $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(shell pkg-config --cflags lua5.4) $(ALL_CFLAGS) $(SAN) \
-	  -shared -o $@ $(CORE_SRC) csrc/lua_dps.c $(LIBS)
+	  -shared -o $@ $(CORE_SRC) $(LUA_SRC) $(LIBS)
 
 # C unit tests: each tests/c/test_NAME.c links the core.
 UNIT_TESTS := $(patsubst tests/c/%.c,build/unit/%,$(wildcard tests/c/test_*.c))

@@ -8,6 +8,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "dps_http.h"
 #include "dps_error.h"
+#include "dps_group.h"
 
 #include <curl/curl.h>
 #include <poll.h>
@@ -20,9 +21,12 @@
 #define DPS_HEADER_MAX 128
 
 struct dps_http {
-    CURLM *multi;
+    CURLM *multi;                /* own driver; NULL in a group */
+    struct dps_group *group;     /* else the group's (dps_group.c) */
     CURL *easy;
     bool busy;
+    bool done;                   /* grouped: finished, not yet taken */
+    int done_rc;
     /* configuration, copied */
     char *trusted_certs;
     char *proxy;
@@ -268,13 +272,20 @@ dps_http *dps_http_create(const dps_http_config *cfg, char *err, size_t errlen)
     h = calloc(1, sizeof(*h));
     if (!h)
         goto oom;
-    h->multi = curl_multi_init();
+    h->group = cfg->group;
     h->easy = curl_easy_init();
-    if (!h->multi || !h->easy)
+    if (!h->easy)
         goto oom;
-    curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
-    curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
-    curl_multi_setopt(h->multi, CURLMOPT_MAXCONNECTS, 1L);
+    if (h->group) {
+        curl_easy_setopt(h->easy, CURLOPT_SHARE, dps_group_share(h->group));
+        curl_easy_setopt(h->easy, CURLOPT_PRIVATE, (void *)h);
+    } else {
+        if (!(h->multi = curl_multi_init()))
+            goto oom;
+        curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+        curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
+        curl_multi_setopt(h->multi, CURLMOPT_MAXCONNECTS, 1L);
+    }
 
     h->insecure = cfg->insecure_skip_verify;
     h->request_timeout_ms = cfg->request_timeout_ms;
@@ -317,6 +328,12 @@ static void free_secret(char *s)
     }
 }
 
+/* The multi handle this transport's transfers run on. */
+static CURLM *driver(const dps_http *h)
+{
+    return h->group ? dps_group_multi(h->group) : h->multi;
+}
+
 static void clear_request(dps_http *h)
 {
     curl_slist_free_all(h->headers);
@@ -335,8 +352,8 @@ void dps_http_destroy(dps_http *h)
 {
     if (!h)
         return;
-    if (h->busy)
-        curl_multi_remove_handle(h->multi, h->easy);
+    if (h->busy && !h->done)
+        curl_multi_remove_handle(driver(h), h->easy);
     if (h->easy)
         curl_easy_cleanup(h->easy);
     if (h->multi)
@@ -474,7 +491,7 @@ int dps_http_start(dps_http *h, const char *method, const char *url,
         return -1;
     }
     set_transfer(h, method, url);
-    if (curl_multi_add_handle(h->multi, h->easy) != CURLM_OK) {
+    if (curl_multi_add_handle(driver(h), h->easy) != CURLM_OK) {
         dps_set_error(err, errlen, "libcurl refused the transfer");
         return -1;
     }
@@ -617,6 +634,16 @@ int dps_http_work(dps_http *h, dps_http_response *resp)
 
     if (!h->busy)
         return 0;
+    if (h->group) {
+        /* The group's driver hands over finished transfers. */
+        dps_group_drive(h->group);
+        if (!h->done)
+            return 0;
+        h->busy = h->done = false;
+        fill_response(h, (CURLcode)h->done_rc, resp);
+        clear_request(h);
+        return 1;
+    }
     drive_sockets(h, &running);
     while ((msg = curl_multi_info_read(h->multi, &left)) != NULL) {
         if (msg->msg != CURLMSG_DONE || msg->easy_handle != h->easy)
@@ -638,9 +665,10 @@ void dps_http_abort(dps_http *h)
     /* Forbidding reuse makes libcurl close the half-used connection
      * instead of caching it. */
     curl_easy_setopt(h->easy, CURLOPT_FORBID_REUSE, 1L);
-    curl_multi_remove_handle(h->multi, h->easy);
+    if (!h->done)
+        curl_multi_remove_handle(driver(h), h->easy);
     curl_easy_setopt(h->easy, CURLOPT_FORBID_REUSE, 0L);
-    h->busy = false;
+    h->busy = h->done = false;
     clear_request(h);
     h->nfds = 0;
 }
@@ -650,7 +678,8 @@ void dps_http_close_idle(dps_http *h)
     /* Recreating the multi handle is the portable way to drop its
      * connection cache; it is cheap next to a registration. */
     CURLM *fresh;
-    if (!h || h->busy)
+    /* A group's pool is shared and capped: it stays. */
+    if (!h || h->busy || h->group)
         return;
     fresh = curl_multi_init();
     if (!fresh)
@@ -671,7 +700,7 @@ bool dps_http_busy(const dps_http *h)
 size_t dps_http_pollfds(dps_http *h, PROV_DEVICE_POLLFD *fds, size_t max)
 {
     size_t i;
-    if (!h || !h->busy)
+    if (!h || !h->busy || h->group)
         return 0;
     for (i = 0; i < h->nfds && i < max; i++)
         fds[i] = h->fds[i];
@@ -683,6 +712,8 @@ long dps_http_timeout_ms(dps_http *h)
     long ms = -1;
     if (!h || !h->busy)
         return -1;
+    if (h->group)
+        return h->done ? 0 : -1; /* the group runs libcurl's timers */
     if (curl_multi_timeout(h->multi, &ms) != CURLM_OK)
         return 0;
     return ms;
@@ -696,4 +727,16 @@ void dps_http_response_free(dps_http_response *r)
     free(r->retry_after);
     free(r->date);
     memset(r, 0, sizeof(*r));
+}
+
+void dps_http_transfer_done(void *easy, int rc)
+{
+    dps_http *h = NULL;
+
+    if (curl_easy_getinfo((CURL *)easy, CURLINFO_PRIVATE, (char **)&h) !=
+            CURLE_OK || !h || !h->busy)
+        return;
+    curl_multi_remove_handle(driver(h), h->easy);
+    h->done = true;
+    h->done_rc = rc;
 }

@@ -32,6 +32,8 @@ typedef struct {
     size_t max_body;             /* larger answers fail the request */
     dps_http_trace_fn trace;     /* NULL = no trace */
     void *trace_ctx;
+    struct dps_group *group;     /* NULL = own multi handle; else the
+                                    group's driver, pool and caches */
 } dps_http_config;
 
 typedef struct {
@@ -76,5 +78,10 @@ size_t dps_http_pollfds(dps_http *http, PROV_DEVICE_POLLFD *fds, size_t max);
 long dps_http_timeout_ms(dps_http *http);
 
 void dps_http_response_free(dps_http_response *resp);
+
+/* Called by a group for each transfer its driver finished (easy is the
+ * CURL* handle, rc its CURLcode); the owner's next dps_http_work()
+ * returns the response. */
+void dps_http_transfer_done(void *easy, int rc);
 
 #endif

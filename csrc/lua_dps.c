@@ -55,6 +55,7 @@
 #include <time.h>
 
 #include "lua_compat.h"
+#include "lua_dps_group.h"
 #include "prov_device_ll_client.h"
 #include "dps_tpm.h"
 
@@ -902,6 +903,16 @@ static int l_hub_sas_token(lua_State *L)
     return 1;
 }
 
+/* For the group binding (lua_dps_group.c). */
+PROV_DEVICE_LL_HANDLE dps_lua_check_handle(lua_State *L, int idx)
+{
+    lclient *c = (lclient *)luaL_checkudata(L, idx, CLIENT_MT);
+
+    if (c->h == NULL)
+        luaL_error(L, CLOSED_MSG);
+    return c->h;
+}
+
 /* ---- registration ----------------------------------------------------- */
 
 static const luaL_Reg methods[] = {
@@ -953,5 +964,7 @@ int luaopen_dps_core(lua_State *L)
     luaL_newlib(L, functions);
     lua_pushliteral(L, DPS_CLIENT_VERSION);
     lua_setfield(L, -2, "VERSION");
+    dps_lua_group_open(L);
+    lua_setfield(L, -2, "group");
     return 1;
 }

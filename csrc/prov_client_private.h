@@ -66,6 +66,8 @@ struct PROV_INSTANCE_INFO_TAG {
     prov_sm sm;
     prov_attest attest;
     dps_http *http;
+    struct dps_group *group;  /* NULL: the handle drives itself */
+    struct PROV_INSTANCE_INFO_TAG *group_prev, *group_next;
     char *register_body;
     bool running;             /* Register_Device .. callback */
     bool connected_reported;
@@ -89,6 +91,10 @@ PROV_DEVICE_RESULT prov_fail(PROV_DEVICE_LL_HANDLE h, PROV_DEVICE_RESULT result,
                              const char *message);
 void prov_free_secret(char *s);
 bool prov_valid_registration_id(const char *id);
+
+/* Ends a registration of a handle whose group is being destroyed: no
+ * callback; the handle is detached and stays usable alone. */
+void prov_group_abort(PROV_DEVICE_LL_HANDLE h);
 
 /* prov_attest.c */
 PROV_DEVICE_RESULT prov_attest_prepare(PROV_DEVICE_LL_HANDLE h,

@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "dps_crypto.h"
+#include "dps_group.h"
 #include "prov_json.h"
 
 /* The build date: a clock before it cannot be right (routers without an
@@ -152,6 +153,7 @@ static void free_handle(PROV_DEVICE_LL_HANDLE h)
     prov_settings *s = &h->settings;
 
     dps_http_destroy(h->http);
+    dps_group_unlink(h->group, h);
     prov_sm_reset(&h->sm);
     prov_attest_clear(&h->attest, true);
     free(h->register_body);
@@ -217,6 +219,7 @@ static PROV_DEVICE_RESULT make_transport(PROV_DEVICE_LL_HANDLE h)
                                       : DEFAULT_REQUEST_TIMEOUT_S);
     cfg.max_body = MAX_RESPONSE_BODY;
     cfg.trace = s->logtrace ? trace_to_stderr : NULL;
+    cfg.group = h->group;
     h->http = dps_http_create(&cfg, err, sizeof(err));
     return h->http ? PROV_DEVICE_RESULT_OK
                    : prov_fail(h, PROV_DEVICE_RESULT_MEMORY, err);
@@ -469,14 +472,10 @@ static bool report_progress(PROV_DEVICE_LL_HANDLE h, bool answered)
     return true;
 }
 
-void Prov_Device_LL_DoWork(PROV_DEVICE_LL_HANDLE h)
+static void do_work(PROV_DEVICE_LL_HANDLE h)
 {
     int rounds;
 
-    /* SRS_PROV_CLIENT_07_010: NULL does nothing. A DoWork from inside a
-     * callback of this handle would re-enter the state machine: no-op. */
-    if (!h || !h->running || h->in_callback)
-        return;
     /* A few rounds: an answer may make the next request due at once. */
     for (rounds = 0; rounds < 8 && h->running; rounds++) {
         uint64_t now = monotonic_ms();
@@ -509,6 +508,36 @@ void Prov_Device_LL_DoWork(PROV_DEVICE_LL_HANDLE h)
         default:
             return; /* waiting on the network or the clock */
         }
+    }
+}
+
+void Prov_Device_LL_DoWork(PROV_DEVICE_LL_HANDLE h)
+{
+    struct dps_group *g;
+
+    /* SRS_PROV_CLIENT_07_010: NULL does nothing. A DoWork from inside a
+     * callback of this handle would re-enter the state machine: no-op. */
+    if (!h || !h->running || h->in_callback)
+        return;
+    /* A callback may destroy the group (and the handle): the group
+     * waits until this DoWork is over. */
+    g = h->group;
+    if (g)
+        dps_group_enter(g);
+    do_work(h);
+    if (g)
+        dps_group_leave(g);
+}
+
+void prov_group_abort(PROV_DEVICE_LL_HANDLE h)
+{
+    dps_http_destroy(h->http);
+    h->http = NULL;
+    dps_group_unlink(h->group, h);
+    if (h->running) {
+        h->running = false;
+        prov_fail(h, PROV_DEVICE_RESULT_ERROR,
+                  "the registration was aborted: its dps group was closed");
     }
 }
 

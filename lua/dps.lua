@@ -20,6 +20,7 @@ local cjson = require "cjson"
 local error, pairs, ipairs, pcall, select, setmetatable, tostring,
       type = error, pairs, ipairs, pcall, select, setmetatable,
       tostring, type
+local getmetatable = getmetatable
 local floor, ceil, huge = math.floor, math.ceil, math.huge
 local unpack = table.unpack or unpack -- luacheck: ignore 143
 
@@ -33,6 +34,12 @@ if json.encode_empty_table_as_object then
 end
 
 local M = { _VERSION = core.VERSION }
+
+-- dps.group objects (see the Group section below); known here so that
+-- dps.new can check its 'group' key.
+local Group = {}
+Group.__index = Group
+Group.__name = "dps group"
 
 local DEFAULT_ENDPOINT = "global.azure-devices-provisioning.net"
 local UINT32_MAX = 4294967295
@@ -181,6 +188,10 @@ local CHECKS = {
   logtrace = check_boolean,
   insecure_skip_tls_verify = check_boolean,
   api_version = check_string,
+  group = function(v)
+    if getmetatable(v) ~= Group then return "must be a dps.group" end
+    if v._closed then return "is a closed dps.group" end
+  end,
 }
 
 local ATTESTATIONS = { "symmetric_key", "group_key", "x509", "tpm" }
@@ -372,6 +383,10 @@ end
 -- position of the caller's call (level 3: caller of the method).
 local function open(self)
   if self._closed then error("attempt to use a closed dps client", 3) end
+  local g = self._group
+  if g and g._closed then
+    error("attempt to use a client of a closed dps group", 3)
+  end
   return self._h
 end
 
@@ -435,14 +450,28 @@ function Client:wait(max_s)
     error("bad argument #1 to 'wait' (non-negative number of seconds "
           .. "expected, got " .. tostring(max_s) .. ")", 2)
   end
+  -- A grouped client's sockets and timers are its group's.
+  if self._group then
+    if not h:is_busy() then return false end
+    return self._group._g:wait(max_s)
+  end
   local ok, err, code = h:wait(max_s)
   return ok, err, code
 end
 
---- { {fd=, read=bool, write=bool}, ... } for a host event loop.
-function Client:pollfds() return open(self):pollfds() end
+--- { {fd=, read=bool, write=bool}, ... } for a host event loop (the
+-- group's, for a client of a group).
+function Client:pollfds()
+  local h = open(self)
+  if self._group then return self._group._g:pollfds() end
+  return h:pollfds()
+end
 --- Seconds until step() is due (0: now), or nil when nothing is scheduled.
-function Client:timeout() return open(self):timeout() end
+function Client:timeout()
+  local h = open(self)
+  if self._group then return self._group._g:timeout() end
+  return h:timeout()
+end
 function Client:is_busy() return open(self):is_busy() end
 function Client:registration_id() return open(self):registration_id() end
 --- {result=, message=, http_status=, error_code=, tracking_id=,
@@ -478,8 +507,11 @@ function Client:register(on_status)
   end, on_status)
   if not ok then return nil, err, code end
   local cb_err
+  -- A client of a group drives the whole group until it is done.
+  local group = self._group
   while not r do
-    local stepped, e = self:step()
+    local stepped, e
+    if group then stepped, e = group:step() else stepped, e = self:step() end
     if not stepped then cb_err = cb_err or e end
     if r then break end
     if self._closed then
@@ -489,7 +521,11 @@ function Client:register(on_status)
       if cb_err then return nil, cb_err, "CALLBACK_ERROR" end
       return nil, "registration ended without a result", "ERROR"
     end
-    local w, werr, wcode = h:wait()
+    if group and group._closed then
+      return nil, "dps group closed during register()", "CLOSED"
+    end
+    local w, werr, wcode
+    if group then w, werr, wcode = group._g:wait() else w, werr, wcode = h:wait() end
     if w == nil then return nil, werr, wcode end
     -- false: busy, yet neither a descriptor nor a timer to wait for;
     -- sleep a second rather than spin.
@@ -535,12 +571,98 @@ function M.new(cfg)
       return nil, "dps.new: 'payload': " .. e, c
     end
   end
+  if cfg.group then
+    local ok, e, c = cfg.group._g:attach(h)
+    if not ok then
+      h:close()
+      return nil, "dps.new: 'group': " .. e, c
+    end
+  end
   return setmetatable({
     _h = h,
+    _group = cfg.group,
     -- What a result's connection string needs; see start() on why it is
     -- a table of its own.
     _ctx = { x509 = cfg.x509 ~= nil },
   }, Client)
+end
+
+---------------------------------------------------------------------------
+-- Groups: many clients, one driver (see README "Fleets")
+---------------------------------------------------------------------------
+
+local GROUP_KEYS = {
+  max_connections = function(v)
+    if not is_integer(v, 0, 65535) then
+      return "must be an integer from 0 (no cap) to 65535"
+    end
+  end,
+}
+
+local function open_group(self)
+  if self._closed then error("attempt to use a closed dps group", 3) end
+  return self._g
+end
+
+--- Advances every client of the group; never blocks. true, or nil,
+-- "callback error: ...", "CALLBACK_ERROR" when a callback raised.
+function Group:step()
+  return open_group(self):step()
+end
+
+--- Sleeps until some client of the group has work, at most max_s
+-- seconds. true when step() is due, false otherwise.
+function Group:wait(max_s)
+  local g = open_group(self)
+  if max_s ~= nil and (type(max_s) ~= "number" or not (max_s >= 0)) then
+    error("bad argument #1 to 'wait' (non-negative number of seconds "
+          .. "expected, got " .. tostring(max_s) .. ")", 2)
+  end
+  return g:wait(max_s)
+end
+
+--- Steps and waits until no client of the group is busy (true) or
+-- max_s seconds passed (false). A callback error ends it: nil, message,
+-- "CALLBACK_ERROR" (the clients go on; run() again to continue).
+function Group:run(max_s)
+  local g = open_group(self)
+  if max_s ~= nil and (type(max_s) ~= "number" or not (max_s >= 0)) then
+    error("bad argument #1 to 'run' (non-negative number of seconds "
+          .. "expected, got " .. tostring(max_s) .. ")", 2)
+  end
+  return g:run(max_s)
+end
+
+function Group:pollfds() return open_group(self):pollfds() end
+function Group:timeout() return open_group(self):timeout() end
+function Group:is_busy() return open_group(self):is_busy() end
+
+--- Aborts what is in flight (no callbacks); clients of the group raise
+-- afterwards. Idempotent; safe from a callback.
+function Group:close()
+  self._closed = true
+  return self._g:close()
+end
+
+function Group:__close() self:close() end
+
+function Group:__tostring()
+  return (tostring(self._g):gsub("^dps%.core group", "dps group"))
+end
+
+--- A group of clients sharing one driver: one connection pool, DNS and
+-- TLS session cache, at most max_connections sockets.
+function M.group(opts)
+  if opts == nil then opts = {} end
+  if type(opts) ~= "table" then
+    error("dps.group: expects an options table or nothing, got "
+          .. type(opts), 2)
+  end
+  local why, full = check_subtable("group", opts, GROUP_KEYS, {})
+  if why or full then
+    error("dps.group: " .. (full or why), 2)
+  end
+  return setmetatable({ _g = core.group(opts.max_connections) }, Group)
 end
 
 --- The library version ("0.1.0").
