@@ -123,6 +123,10 @@ build/provision_c: examples/provision.c $(CORE_SRC) $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Icsrc -o $@ $< $(CORE_SRC) $(LIBS)
 
+build/fleet_c: examples/fleet.c $(CORE_SRC) $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Icsrc -o $@ $< $(CORE_SRC) $(LIBS)
+
 deps:
 	@sh scripts/install-deps.sh
 
@@ -149,11 +153,11 @@ test-mbedtls: $(UNIT_MBEDTLS)
 test-emulator:
 	$(PYTHON) -m unittest discover -s tools/dps-emulator/tests
 
-test-specs: build/lua5.4/dps/core.so build/lua5.1/dps/core.so
+test-specs: build/lua5.4/dps/core.so build/lua5.1/dps/core.so build/fleet_c
 	LUA_VERSION=5.4 sh scripts/run-specs
 	LUA_VERSION=5.1 sh scripts/run-specs
 
-test-asan: build/asan/dps/core.so
+test-asan: build/asan/dps/core.so build/fleet_c
 	LUA_VERSION=asan sh scripts/run-specs
 
 test-notpm: build/notpm/dps/core.so
@@ -169,7 +173,7 @@ fuzz:
 	  $(shell pkg-config --cflags --libs json-c) -o build/fuzz_reply
 	build/fuzz_reply -max_total_time=60 build/fuzz-corpus
 
-bench: build/lua5.4/dps/core.so
+bench: build/lua5.4/dps/core.so build/fleet_c
 	@sh bench/run
 
 install: dps/core.so

@@ -315,6 +315,33 @@ describe("dps.group", function()
     g:close()
   end)
 
+  -- Subprocesses run without the sanitizer runtime of the asan run.
+  local function run_cmd(cmd)
+    local p = io.popen("env -u LD_PRELOAD -u ASAN_OPTIONS -u LSAN_OPTIONS " ..
+                       "timeout 60 " .. cmd .. " 2>&1; echo rc=$?")
+    local out = p:read("*a")
+    p:close()
+    return out
+  end
+
+  it("works from C: a fleet through Prov_Device_LL_Group_*", function()
+    local out = run_cmd(("build/fleet_c %s %s %s %s 20 2 c-dev-"):format(
+      emu.endpoint, H.scope, H.group_key, H.ca))
+    assert.matches("assigned=20 of 20", out)
+    assert.matches("rc=0", out)
+    local s = stats()
+    assert.is_true(s.tcp_connections <= 4, "connections: " .. s.tcp_connections)
+    assert.is_true(s.tls_handshakes_full <= 2)
+  end)
+
+  it("examples/fleet.lua provisions a fleet", function()
+    local out = run_cmd(("env DPS_ENDPOINT=%s DPS_ID_SCOPE=%s DPS_GROUP_KEY=%s " ..
+      "DPS_TRUSTED_CERTS=%s DPS_FLEET_SIZE=5 DPS_MAX_CONNECTIONS=2 %s examples/fleet.lua")
+      :format(emu.endpoint, H.scope, H.group_key, H.ca, H.lua))
+    assert.matches("fleet: 5 assigned, 0 failed of 5", out)
+    assert.matches("rc=0", out)
+  end)
+
   it("a client that is not grouped behaves as before", function()
     local c = assert(dps.new(H.client_config(emu, {
       symmetric_key = H.NONE, group_key = H.group_key,
