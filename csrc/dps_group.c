@@ -32,9 +32,26 @@ struct dps_group {
     PROV_DEVICE_LL_HANDLE cursor;  /* next member of the walk in progress */
     int busy_depth;                /* DoWork of the group or a member runs */
     int driving;                   /* member DoWorks must not drive again */
+    int walking;                   /* the walk reads every timer afterwards */
     bool in_run;                   /* Run frees a group destroyed inside */
+    /* Transfers wait here for a slot (see pump). */
+    CURL **queued;
+    size_t nqueued, queued_cap;
+    size_t in_flight;              /* transfers in the multi handle */
+    size_t slots;                  /* how many may be */
+    /* So that a DoWork with nothing due costs O(1), not O(members): */
+    size_t running;                /* members registering */
+    int64_t next_due_ms;           /* earliest member timer (monotonic) */
+    size_t finished_unseen;        /* transfers finished since the walk */
     bool destroy_pending;
 };
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static int on_socket(CURL *easy, curl_socket_t s, int what, void *ctx,
                      void *socketp)
@@ -103,6 +120,8 @@ PROV_DEVICE_LL_GROUP_HANDLE Prov_Device_LL_Group_Create(void)
     curl_multi_setopt(g->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
     curl_multi_setopt(g->multi, CURLMOPT_SOCKETDATA, g);
     g->max_connections = PROV_GROUP_DEFAULT_MAX_CONNECTIONS;
+    g->slots = 1;
+    g->next_due_ms = INT64_MAX;
     apply_limits(g);
     return g;
 }
@@ -143,15 +162,98 @@ void dps_group_unlink(struct dps_group *g, PROV_DEVICE_LL_HANDLE h)
     h->group_prev = h->group_next = NULL;
 }
 
+/*
+ * Slots. HTTP/1.1 runs one transfer per connection, so the transfers in
+ * the multi handle bound the connections. The group starts with one slot
+ * and gains one each time a transfer that opened a new connection
+ * finishes, up to max_connections: new connections are then made one
+ * after the other, each after the previous one received its TLS session
+ * ticket, so each can resume the latest session. (TLS 1.3 tickets are
+ * single use: connections opened at the same moment would all make full
+ * handshakes.) The ramp costs one round trip per connection, while the
+ * connections already open carry requests.
+ */
+static void pump(struct dps_group *g)
+{
+    while (g->nqueued && g->in_flight < g->slots) {
+        CURL *easy = g->queued[0];
+        g->nqueued--;
+        memmove(g->queued, g->queued + 1, g->nqueued * sizeof(*g->queued));
+        if (curl_multi_add_handle(g->multi, easy) == CURLM_OK)
+            g->in_flight++;
+        else
+            dps_http_transfer_done(easy, CURLE_OUT_OF_MEMORY);
+    }
+}
+
+int dps_group_add(struct dps_group *g, CURL *easy)
+{
+    if (g->nqueued == g->queued_cap) {
+        size_t cap = g->queued_cap ? g->queued_cap * 2 : 16;
+        CURL **grown = realloc(g->queued, cap * sizeof(*grown));
+        if (!grown)
+            return -1;
+        g->queued = grown;
+        g->queued_cap = cap;
+    }
+    g->queued[g->nqueued++] = easy;
+    pump(g);
+    return 0;
+}
+
+void dps_group_remove(struct dps_group *g, CURL *easy)
+{
+    size_t i;
+
+    for (i = 0; i < g->nqueued; i++) {
+        if (g->queued[i] == easy) {
+            g->nqueued--;
+            memmove(g->queued + i, g->queued + i + 1,
+                    (g->nqueued - i) * sizeof(*g->queued));
+            return;
+        }
+    }
+    curl_multi_remove_handle(g->multi, easy);
+    g->in_flight--;
+    pump(g);
+}
+
+/* A transfer finished: it may earn the group a slot. */
+static void finished(struct dps_group *g, CURL *easy, CURLcode rc)
+{
+    long connects = 0;
+
+    g->in_flight--;
+    curl_easy_getinfo(easy, CURLINFO_NUM_CONNECTS, &connects);
+    if (rc == CURLE_OK && connects > 0 &&
+        (g->max_connections == 0 || g->slots < g->max_connections))
+        g->slots++;
+    dps_http_transfer_done(easy, (int)rc);
+    g->finished_unseen++;
+    pump(g);
+}
+
+void dps_group_running_changed(struct dps_group *g, int delta)
+{
+    if (delta > 0)
+        g->running++;
+    else if (delta < 0 && g->running > 0)
+        g->running--;
+    if (!g->walking)
+        g->next_due_ms = 0;
+}
+
 static void free_group(struct dps_group *g)
 {
     /* Members first: their transfers leave the multi handle before it
      * goes. The share goes last: the easy handles still point at it. */
+    g->slots = 0; /* nothing more starts */
     while (g->members)
         prov_group_abort(g->members);
     curl_multi_cleanup(g->multi);
     curl_share_cleanup(g->share);
     free(g->fds);
+    free(g->queued);
     free(g);
 }
 
@@ -190,6 +292,8 @@ PROV_DEVICE_RESULT Prov_Device_LL_Group_SetOption(
     g->max_connections = *(const uint32_t *)value;
     if (g->max_connections > INT_MAX)
         g->max_connections = 0;
+    if (g->max_connections && g->slots > g->max_connections)
+        g->slots = g->max_connections;
     apply_limits(g);
     return PROV_DEVICE_RESULT_OK;
 }
@@ -266,7 +370,7 @@ void dps_group_drive(struct dps_group *g)
     curl_multi_socket_action(g->multi, CURL_SOCKET_TIMEOUT, 0, &running);
     while ((msg = curl_multi_info_read(g->multi, &left)) != NULL) {
         if (msg->msg == CURLMSG_DONE)
-            dps_http_transfer_done(msg->easy_handle, (int)msg->data.result);
+            finished(g, msg->easy_handle, msg->data.result);
     }
     g->driving = 0;
 }
@@ -281,20 +385,32 @@ void dps_group_dowork_with(struct dps_group *g, dps_group_run_fn run,
                            void *ctx)
 {
     PROV_DEVICE_LL_HANDLE h;
+    int64_t now, next = INT64_MAX;
 
     if (!g || g->busy_depth)
         return;
     g->busy_depth++;
     dps_group_drive(g);
-    /* Member DoWorks find their answers already handed over. */
-    g->driving = 1;
-    for (h = g->members; h && !g->destroy_pending; h = g->cursor) {
-        g->cursor = h->group_next;
-        if (Prov_Device_LL_Get_Timeout_Ms(h) == 0)
-            run(h, ctx);
+    now = now_ms();
+    if (g->finished_unseen || now >= g->next_due_ms) {
+        g->finished_unseen = 0;
+        /* Member DoWorks find their answers already handed over, and
+         * the timers are read afresh below. */
+        g->driving = g->walking = 1;
+        for (h = g->members; h && !g->destroy_pending; h = g->cursor) {
+            g->cursor = h->group_next;
+            if (Prov_Device_LL_Get_Timeout_Ms(h) == 0)
+                run(h, ctx); /* h may be gone afterwards; the cursor not */
+        }
+        g->cursor = NULL;
+        for (h = g->members; h && !g->destroy_pending; h = h->group_next) {
+            long ms = Prov_Device_LL_Get_Timeout_Ms(h);
+            if (ms >= 0 && now + ms < next)
+                next = now + ms;
+        }
+        g->next_due_ms = next;
+        g->driving = g->walking = 0;
     }
-    g->cursor = NULL;
-    g->driving = 0;
     /* Starts the transfers the members just added. */
     if (!g->destroy_pending)
         dps_group_drive(g);
@@ -322,20 +438,16 @@ PROV_DEVICE_RESULT Prov_Device_LL_Group_Get_Pollfds(
 
 long Prov_Device_LL_Group_Get_Timeout_Ms(PROV_DEVICE_LL_GROUP_HANDLE g)
 {
-    PROV_DEVICE_LL_HANDLE h;
     long best = -1, ms = -1;
 
-    if (!g)
+    if (!g || !g->running)
         return -1;
-    for (h = g->members; h; h = h->group_next) {
-        ms = Prov_Device_LL_Get_Timeout_Ms(h);
-        if (ms == 0)
-            return 0;
-        if (ms > 0 && (best < 0 || ms < best))
-            best = ms;
+    if (g->finished_unseen)
+        return 0;
+    if (g->next_due_ms != INT64_MAX) {
+        int64_t left = g->next_due_ms - now_ms();
+        best = left <= 0 ? 0 : left > LONG_MAX ? LONG_MAX : (long)left;
     }
-    if (best < 0 && !Prov_Device_LL_Group_Is_Busy(g))
-        return -1;
     if (curl_multi_timeout(g->multi, &ms) != CURLM_OK)
         return 0;
     if (ms >= 0 && (best < 0 || ms < best))
@@ -345,21 +457,7 @@ long Prov_Device_LL_Group_Get_Timeout_Ms(PROV_DEVICE_LL_GROUP_HANDLE g)
 
 bool Prov_Device_LL_Group_Is_Busy(PROV_DEVICE_LL_GROUP_HANDLE g)
 {
-    PROV_DEVICE_LL_HANDLE h;
-
-    if (!g)
-        return false;
-    for (h = g->members; h; h = h->group_next)
-        if (h->running)
-            return true;
-    return false;
-}
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return g && g->running > 0;
 }
 
 int Prov_Device_LL_Group_Wait(PROV_DEVICE_LL_GROUP_HANDLE g, long max_ms)

@@ -14,6 +14,13 @@
 CURLM *dps_group_multi(struct dps_group *g);
 CURLSH *dps_group_share(struct dps_group *g);
 
+/* Adds a transfer to the driver, or queues it while the group's first
+ * transfer has not finished yet (so that the rest resume its TLS
+ * session). Returns 0, or -1 when libcurl refuses or memory runs out. */
+int dps_group_add(struct dps_group *g, CURL *easy);
+/* Takes a transfer back, queued or running. */
+void dps_group_remove(struct dps_group *g, CURL *easy);
+
 /* Tells libcurl which of the group's sockets are ready and hands
  * finished transfers to their owners (dps_http_transfer_done). Does
  * nothing while the group's DoWork is already driving. */
@@ -23,6 +30,11 @@ void dps_group_drive(struct dps_group *g);
  * group from one of its callbacks is deferred until it returns. */
 void dps_group_enter(struct dps_group *g);
 void dps_group_leave(struct dps_group *g);
+
+/* A member started (+1) or ended (-1) a registration, or ran DoWork on
+ * its own (0): its timers changed, so the next group DoWork looks at
+ * every member. */
+void dps_group_running_changed(struct dps_group *g, int delta);
 
 /* Unlinks a handle being freed or detached. */
 void dps_group_unlink(struct dps_group *g, PROV_DEVICE_LL_HANDLE h);

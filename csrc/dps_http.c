@@ -328,10 +328,13 @@ static void free_secret(char *s)
     }
 }
 
-/* The multi handle this transport's transfers run on. */
-static CURLM *driver(const dps_http *h)
+/* Takes the transfer back from whichever driver runs it. */
+static void remove_transfer(dps_http *h)
 {
-    return h->group ? dps_group_multi(h->group) : h->multi;
+    if (h->group)
+        dps_group_remove(h->group, h->easy);
+    else
+        curl_multi_remove_handle(h->multi, h->easy);
 }
 
 static void clear_request(dps_http *h)
@@ -353,7 +356,7 @@ void dps_http_destroy(dps_http *h)
     if (!h)
         return;
     if (h->busy && !h->done)
-        curl_multi_remove_handle(driver(h), h->easy);
+        remove_transfer(h);
     if (h->easy)
         curl_easy_cleanup(h->easy);
     if (h->multi)
@@ -491,7 +494,9 @@ int dps_http_start(dps_http *h, const char *method, const char *url,
         return -1;
     }
     set_transfer(h, method, url);
-    if (curl_multi_add_handle(driver(h), h->easy) != CURLM_OK) {
+    if ((h->group ? dps_group_add(h->group, h->easy)
+                  : (curl_multi_add_handle(h->multi, h->easy) == CURLM_OK
+                     ? 0 : -1)) != 0) {
         dps_set_error(err, errlen, "libcurl refused the transfer");
         return -1;
     }
@@ -666,7 +671,7 @@ void dps_http_abort(dps_http *h)
      * instead of caching it. */
     curl_easy_setopt(h->easy, CURLOPT_FORBID_REUSE, 1L);
     if (!h->done)
-        curl_multi_remove_handle(driver(h), h->easy);
+        remove_transfer(h);
     curl_easy_setopt(h->easy, CURLOPT_FORBID_REUSE, 0L);
     h->busy = h->done = false;
     clear_request(h);
@@ -736,7 +741,7 @@ void dps_http_transfer_done(void *easy, int rc)
     if (curl_easy_getinfo((CURL *)easy, CURLINFO_PRIVATE, (char **)&h) !=
             CURLE_OK || !h || !h->busy)
         return;
-    curl_multi_remove_handle(driver(h), h->easy);
+    curl_multi_remove_handle(dps_group_multi(h->group), h->easy);
     h->done = true;
     h->done_rc = rc;
 }

@@ -153,6 +153,8 @@ static void free_handle(PROV_DEVICE_LL_HANDLE h)
     prov_settings *s = &h->settings;
 
     dps_http_destroy(h->http);
+    if (h->group && h->running)
+        dps_group_running_changed(h->group, -1);
     dps_group_unlink(h->group, h);
     prov_sm_reset(&h->sm);
     prov_attest_clear(&h->attest, true);
@@ -286,6 +288,8 @@ PROV_DEVICE_RESULT Prov_Device_LL_Register_Device(PROV_DEVICE_LL_HANDLE h,
     h->status_cb = status_cb;
     h->status_ctx = status_ctx;
     h->running = true;
+    if (h->group)
+        dps_group_running_changed(h->group, +1);
     /* SRS_PROV_CLIENT_07_008: the register request goes out in DoWork. */
     prov_sm_start(&h->sm, monotonic_ms());
     return PROV_DEVICE_RESULT_OK;
@@ -441,6 +445,8 @@ static bool finish(PROV_DEVICE_LL_HANDLE h)
         result = h->sm.error.result;
     }
     h->running = false;
+    if (h->group)
+        dps_group_running_changed(h->group, -1);
     if (!report_status(h, result == PROV_DEVICE_RESULT_OK
                               ? PROV_DEVICE_REG_STATUS_ASSIGNED
                               : PROV_DEVICE_REG_STATUS_ERROR))
@@ -525,14 +531,18 @@ void Prov_Device_LL_DoWork(PROV_DEVICE_LL_HANDLE h)
     if (g)
         dps_group_enter(g);
     do_work(h);
-    if (g)
+    if (g) {
+        dps_group_running_changed(g, 0); /* its timers changed */
         dps_group_leave(g);
+    }
 }
 
 void prov_group_abort(PROV_DEVICE_LL_HANDLE h)
 {
     dps_http_destroy(h->http);
     h->http = NULL;
+    if (h->running && h->group)
+        dps_group_running_changed(h->group, -1);
     dps_group_unlink(h->group, h);
     if (h->running) {
         h->running = false;

@@ -6,6 +6,7 @@ option), fault rendering at the wire level, the request log, and the
 
 import io
 import json
+import socket
 import socketserver
 import threading
 import time
@@ -70,6 +71,13 @@ class Handler(BaseHTTPRequestHandler):
         self.conn = None
         self.tls_resumed = None
         self.counted = False      # counted in the stats at its first device request
+        # The handler writes the headers and the body separately: with
+        # Nagle on, the body waits for the client's delayed ACK (40 ms per
+        # answer on a kept-alive connection).
+        try:
+            self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            pass
         try:
             if srv.tls is None:
                 self.conn = dps_tls.PlainConn(self.request)
