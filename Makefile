@@ -59,6 +59,12 @@ CORE_SRC := csrc/prov_device_ll_client.c csrc/prov_options.c \
             csrc/dps_error.c csrc/dps_group.c $(TPM_SRC)
 HEADERS  := $(wildcard csrc/*.h)
 LUA_SRC  := csrc/lua_dps.c csrc/lua_dps_group.c
+# The Lua module: only luaopen_dps_core exported, no unwind tables (C
+# without exceptions; Lua errors are longjmps), no page of padding
+# between code and data. About a quarter smaller stripped.
+SO_FLAGS := -fno-asynchronous-unwind-tables -fno-unwind-tables \
+            -fno-semantic-interposition -Wl,--version-script=csrc/dps_core.map \
+            -Wl,-z,noseparate-code -Wl,-O1
 
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
@@ -67,15 +73,15 @@ SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recove
 
 all: dps/core.so
 
-dps/core.so: $(CORE_SRC) $(LUA_SRC) $(HEADERS)
+dps/core.so: $(CORE_SRC) $(LUA_SRC) $(HEADERS) csrc/dps_core.map
 	@mkdir -p dps
-	$(CC) $(LUA_INC) $(ALL_CFLAGS) -shared -o $@ $(CORE_SRC) $(LUA_SRC) $(LIBS)
+	$(CC) $(LUA_INC) $(ALL_CFLAGS) $(SO_FLAGS) -shared -o $@ $(CORE_SRC) $(LUA_SRC) $(LIBS)
 
 # The module for each Lua the specs run on, and a sanitizer build.
-build/lua%/dps/core.so: $(CORE_SRC) $(LUA_SRC) $(HEADERS)
+build/lua%/dps/core.so: $(CORE_SRC) $(LUA_SRC) $(HEADERS) csrc/dps_core.map
 	@mkdir -p $(dir $@)
 	$(CC) $(shell pkg-config --cflags lua$* 2>/dev/null || echo -I/usr/include/lua$*) \
-	  $(ALL_CFLAGS) -shared -o $@ $(CORE_SRC) $(LUA_SRC) $(LIBS)
+	  $(ALL_CFLAGS) $(SO_FLAGS) -shared -o $@ $(CORE_SRC) $(LUA_SRC) $(LIBS)
 
 # A build without tpm2-tss, as for devices without a TPM.
 NOTPM_SRC := $(filter-out csrc/dps_tpm.c,$(CORE_SRC)) csrc/dps_tpm_none.c

@@ -276,6 +276,11 @@ dps_http *dps_http_create(const dps_http_config *cfg, char *err, size_t errlen)
     h->easy = curl_easy_init();
     if (!h->easy)
         goto oom;
+    /* DPS messages are a few KB (96 KB at most): libcurl's default
+     * 16 KB receive and 64 KB send buffers are most of a registration's
+     * own heap, and per in-flight registration in a fleet. */
+    curl_easy_setopt(h->easy, CURLOPT_BUFFERSIZE, 4096L);
+    curl_easy_setopt(h->easy, CURLOPT_UPLOAD_BUFFERSIZE, 16384L);
     if (h->group) {
         curl_easy_setopt(h->easy, CURLOPT_SHARE, dps_group_share(h->group));
         curl_easy_setopt(h->easy, CURLOPT_PRIVATE, (void *)h);
