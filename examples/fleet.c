@@ -71,6 +71,8 @@ int main(int argc, char **argv)
         size_t k, count = 0;
         long t;
         Prov_Device_LL_Group_DoWork(group);
+        if (!Prov_Device_LL_Group_Is_Busy(group))
+            break;
         Prov_Device_LL_Group_Get_Pollfds(group, fds, 256, &count);
         for (k = 0; k < count && k < 256; k++) {
             p[k].fd = fds[k].fd;
