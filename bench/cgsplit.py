@@ -60,7 +60,8 @@ def group_of(obj):
                           ("libcurl", "libcurl"),
                           ("libjson-c", "json-c"),
                           ("core.so", "dps (our code)"),
-                          ("provision_c", "dps (our code)")):
+                          ("provision_c", "dps (our code)"),
+                          ("floor", "the floor program")):
         if base.startswith(prefix):
             return group
     return "other libraries Debian's libcurl loads"
