@@ -149,7 +149,7 @@ test: deps
 test-unit: $(UNIT_TESTS)
 	@sh scripts/run-unit-tests $(UNIT_TESTS)
 
-test-valgrind: $(UNIT_PLAIN) build/lua5.4/dps/core.so build/provision_c
+test-valgrind: $(UNIT_PLAIN) build/lua5.4/dps/core.so build/provision_c build/fleet_c
 	@VALGRIND=1 sh scripts/run-unit-tests $(UNIT_PLAIN)
 	@sh scripts/run-valgrind-e2e
 

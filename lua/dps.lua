@@ -507,22 +507,27 @@ function Client:register(on_status)
   end, on_status)
   if not ok then return nil, err, code end
   local cb_err
-  -- A client of a group drives the whole group until it is done.
+  -- A client of a group drives the whole group until it is done. A
+  -- callback error seen then may be another client's: it is reported
+  -- only when this client got no result.
   local group = self._group
   while not r do
+    if group and group._closed then
+      return nil, "dps group closed during register()", "CLOSED"
+    end
     local stepped, e
-    if group then stepped, e = group:step() else stepped, e = self:step() end
+    if group then stepped, e = group._g:step() else stepped, e = self:step() end
     if not stepped then cb_err = cb_err or e end
     if r then break end
     if self._closed then
       return nil, "dps client closed during register()", "CLOSED"
     end
+    if group and group._closed then
+      return nil, "dps group closed during register()", "CLOSED"
+    end
     if not h:is_busy() then
       if cb_err then return nil, cb_err, "CALLBACK_ERROR" end
       return nil, "registration ended without a result", "ERROR"
-    end
-    if group and group._closed then
-      return nil, "dps group closed during register()", "CLOSED"
     end
     local w, werr, wcode
     if group then w, werr, wcode = group._g:wait() else w, werr, wcode = h:wait() end
@@ -531,7 +536,7 @@ function Client:register(on_status)
     -- sleep a second rather than spin.
     if w == false then h:wait(1) end
   end
-  if cb_err then return nil, cb_err, "CALLBACK_ERROR" end
+  if cb_err and not group then return nil, cb_err, "CALLBACK_ERROR" end
   return unpack(r, 1, r.n)
 end
 
