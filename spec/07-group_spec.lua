@@ -142,6 +142,23 @@ describe("dps.group", function()
       g:close()
     end)
 
+  it("max_connections = 0 lifts the cap; one client uses one connection",
+    function()
+      local g = dps.group{ max_connections = 0 }
+      local clients, results = start_fleet(g, 1)
+      assert.is_true(g:run(30))
+      assert.equal(1, count_assigned(results, 1))
+      local s = stats()
+      assert.equal(1, s.tcp_connections)
+      clients[1]:close()
+      local more
+      clients, more = start_fleet(g, 6)
+      assert.is_true(g:run(30))
+      assert.equal(6, count_assigned(more, 6))
+      for _, c in ipairs(clients) do c:close() end
+      g:close()
+    end)
+
   it("gives each X.509 client its own connection in a mixed group", function()
     local g = dps.group{ max_connections = 8 }
     local clients, results = start_fleet(g, 4)
