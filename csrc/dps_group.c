@@ -139,6 +139,7 @@ CURLSH *dps_group_share(struct dps_group *g)
 static void link_member(struct dps_group *g, PROV_DEVICE_LL_HANDLE h)
 {
     h->group = g;
+    h->group_due_stale = true;
     h->group_prev = NULL;
     h->group_next = g->members;
     if (g->members)
@@ -233,8 +234,10 @@ static void finished(struct dps_group *g, CURL *easy, CURLcode rc)
     pump(g);
 }
 
-void dps_group_running_changed(struct dps_group *g, int delta)
+void dps_group_member_changed(struct dps_group *g, PROV_DEVICE_LL_HANDLE h,
+                              int delta)
 {
+    h->group_due_stale = true;
     if (delta > 0)
         g->running++;
     else if (delta < 0 && g->running > 0)
@@ -397,16 +400,31 @@ void dps_group_dowork_with(struct dps_group *g, dps_group_run_fn run,
         /* Member DoWorks find their answers already handed over, and
          * the timers are read afresh below. */
         g->driving = g->walking = 1;
+        /* Cached due times: a finished transfer or a passed timer.
+         * Reading a member afresh costs a clock read, so only members
+         * that changed since are. */
         for (h = g->members; h && !g->destroy_pending; h = g->cursor) {
+            bool due;
             g->cursor = h->group_next;
-            if (Prov_Device_LL_Get_Timeout_Ms(h) == 0)
+            if (!h->running)
+                continue;
+            due = h->group_due_stale ? Prov_Device_LL_Get_Timeout_Ms(h) == 0
+                                     : (h->group_due_ms <= now ||
+                                        dps_http_timeout_ms(h->http) == 0);
+            if (due) {
+                h->group_due_stale = true;
                 run(h, ctx); /* h may be gone afterwards; the cursor not */
+            }
         }
         g->cursor = NULL;
         for (h = g->members; h && !g->destroy_pending; h = h->group_next) {
-            long ms = Prov_Device_LL_Get_Timeout_Ms(h);
-            if (ms >= 0 && now + ms < next)
-                next = now + ms;
+            if (h->group_due_stale) {
+                long ms = Prov_Device_LL_Get_Timeout_Ms(h);
+                h->group_due_ms = ms < 0 ? INT64_MAX : now + ms;
+                h->group_due_stale = false;
+            }
+            if (h->running && h->group_due_ms < next)
+                next = h->group_due_ms;
         }
         g->next_due_ms = next;
         g->driving = g->walking = 0;

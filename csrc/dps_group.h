@@ -31,10 +31,11 @@ void dps_group_drive(struct dps_group *g);
 void dps_group_enter(struct dps_group *g);
 void dps_group_leave(struct dps_group *g);
 
-/* A member started (+1) or ended (-1) a registration, or ran DoWork on
- * its own (0): its timers changed, so the next group DoWork looks at
- * every member. */
-void dps_group_running_changed(struct dps_group *g, int delta);
+/* Member h started (+1) or ended (-1) a registration, or is about to
+ * run DoWork on its own (0): its timers change, so the next group DoWork
+ * looks at it afresh. */
+void dps_group_member_changed(struct dps_group *g, PROV_DEVICE_LL_HANDLE h,
+                              int delta);
 
 /* Unlinks a handle being freed or detached. */
 void dps_group_unlink(struct dps_group *g, PROV_DEVICE_LL_HANDLE h);

@@ -154,7 +154,7 @@ static void free_handle(PROV_DEVICE_LL_HANDLE h)
 
     dps_http_destroy(h->http);
     if (h->group && h->running)
-        dps_group_running_changed(h->group, -1);
+        dps_group_member_changed(h->group, h, -1);
     dps_group_unlink(h->group, h);
     prov_sm_reset(&h->sm);
     prov_attest_clear(&h->attest, true);
@@ -289,7 +289,7 @@ PROV_DEVICE_RESULT Prov_Device_LL_Register_Device(PROV_DEVICE_LL_HANDLE h,
     h->status_ctx = status_ctx;
     h->running = true;
     if (h->group)
-        dps_group_running_changed(h->group, +1);
+        dps_group_member_changed(h->group, h, +1);
     /* SRS_PROV_CLIENT_07_008: the register request goes out in DoWork. */
     prov_sm_start(&h->sm, monotonic_ms());
     return PROV_DEVICE_RESULT_OK;
@@ -446,7 +446,7 @@ static bool finish(PROV_DEVICE_LL_HANDLE h)
     }
     h->running = false;
     if (h->group)
-        dps_group_running_changed(h->group, -1);
+        dps_group_member_changed(h->group, h, -1);
     if (!report_status(h, result == PROV_DEVICE_RESULT_OK
                               ? PROV_DEVICE_REG_STATUS_ASSIGNED
                               : PROV_DEVICE_REG_STATUS_ERROR))
@@ -528,13 +528,13 @@ void Prov_Device_LL_DoWork(PROV_DEVICE_LL_HANDLE h)
     /* A callback may destroy the group (and the handle): the group
      * waits until this DoWork is over. */
     g = h->group;
-    if (g)
-        dps_group_enter(g);
-    do_work(h);
     if (g) {
-        dps_group_running_changed(g, 0); /* its timers changed */
-        dps_group_leave(g);
+        dps_group_member_changed(g, h, 0); /* its timers will change */
+        dps_group_enter(g);
     }
+    do_work(h);
+    if (g)
+        dps_group_leave(g);
 }
 
 void prov_group_abort(PROV_DEVICE_LL_HANDLE h)
@@ -542,7 +542,7 @@ void prov_group_abort(PROV_DEVICE_LL_HANDLE h)
     dps_http_destroy(h->http);
     h->http = NULL;
     if (h->running && h->group)
-        dps_group_running_changed(h->group, -1);
+        dps_group_member_changed(h->group, h, -1);
     dps_group_unlink(h->group, h);
     if (h->running) {
         h->running = false;
