@@ -118,7 +118,12 @@ static void run_member(PROV_DEVICE_LL_HANDLE h, void *ctx)
 
     lua_pushlightuserdata(L, (void *)h);
     lua_rawget(L, k->members);
-    if (lua_isuserdata(L, -1)) {
+    if (!lua_isuserdata(L, -1)) {
+        /* Collected, its __gc not run yet (weak values go first): no
+         * Lua callback can run (none is armed outside its dowork), but
+         * its registration must not stall the group until then. */
+        Prov_Device_LL_DoWork(h);
+    } else {
         /* The method table is a plain table: no metamethod can run. */
         if (lua_getmetatable(L, -1)) {
             lua_getfield(L, -1, "__index");

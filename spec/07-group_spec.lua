@@ -229,6 +229,25 @@ describe("dps.group", function()
       g:close()
     end)
 
+    it("dropped clients collected from a callback never stall the group",
+      function()
+        local g = dps.group{ max_connections = 2 }
+        local kept, results = {}, {}
+        for i = 1, 10 do
+          local c = member(g, i)
+          assert(c:start(function(res) results[i] = res end, function()
+            collectgarbage()
+          end))
+          if i % 2 == 0 then kept[i] = c end
+        end
+        assert.is_true(g:run(30))
+        for i = 2, 10, 2 do
+          assert.equal("assigned", results[i].status)
+          kept[i]:close()
+        end
+        g:close()
+      end)
+
     it("closing the group aborts the others and makes clients raise", function()
       local g = dps.group{ max_connections = 2 }
       local clients, results = {}, {}
