@@ -23,7 +23,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "dps_group.h"
+#include "prov_group.h"
 
 #define GROUP_MT "dps.core group"
 #define CLOSED_GROUP_MSG "attempt to use a closed dps group"
@@ -33,6 +33,18 @@ typedef struct {
     int members_ref;               /* weak table: handle -> client */
     int stepping;                  /* step() is on the C stack */
 } lgroup;
+
+/* The handle of the dps.core client at idx; raises when idx is not a
+ * client or the client is closed. */
+static PROV_DEVICE_LL_HANDLE check_client_handle(lua_State *L, int idx)
+{
+    PROV_DEVICE_LL_HANDLE h =
+        *(PROV_DEVICE_LL_HANDLE *)luaL_checkudata(L, idx, DPS_LUA_CLIENT_MT);
+
+    if (h == NULL)
+        luaL_error(L, DPS_LUA_CLOSED_CLIENT_MSG);
+    return h;
+}
 
 static lgroup *check_group(lua_State *L)
 {
@@ -57,7 +69,8 @@ static int l_group_new(lua_State *L)
     if (!lua_isnoneornil(L, 1)) {
         lua_Number n = luaL_checknumber(L, 1);
         if (!(n >= 0 && n <= 65535) || (lua_Number)(long)n != n)
-            return luaL_argerror(L, 1, "max_connections must be an integer "
+            return luaL_argerror(L, 1,
+                                 "max_connections must be an integer "
                                  "0..65535 (0: no cap)");
         cap = (uint32_t)n;
     }
@@ -83,7 +96,7 @@ static int l_group_new(lua_State *L)
 static int l_attach(lua_State *L)
 {
     lgroup *lg = check_open_group(L);
-    PROV_DEVICE_LL_HANDLE h = dps_lua_check_handle(L, 2);
+    PROV_DEVICE_LL_HANDLE h = check_client_handle(L, 2);
     PROV_DEVICE_RESULT r = Prov_Device_LL_Group_Attach(lg->g, h);
 
     if (r != PROV_DEVICE_RESULT_OK) {
@@ -155,7 +168,7 @@ static int step_once(lua_State *L, lgroup *lg)
     k.members = base + 1;
     k.first_error = base + 2;
     lg->stepping = 1;
-    dps_group_dowork_with(lg->g, run_member, &k);
+    prov_group_dowork_with(lg->g, run_member, &k);
     lg->stepping = 0;
     if (!lua_isnil(L, base + 2)) {
         lua_pushnil(L);
@@ -343,23 +356,14 @@ static int l_tostring(lua_State *L)
 }
 
 static const luaL_Reg group_methods[] = {
-    { "attach", l_attach },
-    { "step", l_step },
-    { "run", l_run },
-    { "wait", l_wait },
-    { "pollfds", l_pollfds },
-    { "timeout", l_timeout },
-    { "is_busy", l_is_busy },
-    { "close", l_close },
-    { NULL, NULL }
-};
+    {"attach", l_attach},   {"step", l_step},       {"run", l_run},
+    {"wait", l_wait},       {"pollfds", l_pollfds}, {"timeout", l_timeout},
+    {"is_busy", l_is_busy}, {"close", l_close},     {NULL, NULL}};
 
-static const luaL_Reg group_metamethods[] = {
-    { "__gc", l_gc },
-    { "__close", l_gc },
-    { "__tostring", l_tostring },
-    { NULL, NULL }
-};
+static const luaL_Reg group_metamethods[] = {{"__gc", l_gc},
+                                             {"__close", l_gc},
+                                             {"__tostring", l_tostring},
+                                             {NULL, NULL}};
 
 void dps_lua_group_open(lua_State *L)
 {

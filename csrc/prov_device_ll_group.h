@@ -38,7 +38,7 @@
 extern "C" {
 #endif
 
-typedef struct dps_group *PROV_DEVICE_LL_GROUP_HANDLE;
+typedef struct prov_group *PROV_DEVICE_LL_GROUP_HANDLE;
 
 /* Default cap on the sockets a group opens (routers: ulimit -n 1024). */
 #define PROV_GROUP_DEFAULT_MAX_CONNECTIONS 16

@@ -40,21 +40,25 @@ int main(int argc, char **argv)
     char id[64];
 
     if (argc < 6) {
-        fprintf(stderr, "usage: %s ENDPOINT ID_SCOPE GROUP_KEY CA_FILE N "
-                        "[MAX_CONNECTIONS [PREFIX]]\n", argv[0]);
+        fprintf(stderr,
+                "usage: %s ENDPOINT ID_SCOPE GROUP_KEY CA_FILE N "
+                "[MAX_CONNECTIONS [PREFIX]]\n",
+                argv[0]);
         return 2;
     }
     n = atol(argv[5]);
-    cap = argc > 6 ? (uint32_t)atol(argv[6]) : PROV_GROUP_DEFAULT_MAX_CONNECTIONS;
+    cap =
+        argc > 6 ? (uint32_t)atol(argv[6]) : PROV_GROUP_DEFAULT_MAX_CONNECTIONS;
     if (n <= 0 || cap > 256 || !(group = Prov_Device_LL_Group_Create()) ||
         !(h = calloc((size_t)n, sizeof(*h))))
         return 2;
-    Prov_Device_LL_Group_SetOption(group, PROV_GROUP_OPTION_MAX_CONNECTIONS, &cap);
+    Prov_Device_LL_Group_SetOption(group, PROV_GROUP_OPTION_MAX_CONNECTIONS,
+                                   &cap);
     for (i = 0; i < n; i++) {
         snprintf(id, sizeof(id), "%s%ld", argc > 7 ? argv[7] : "fleet-", i + 1);
-        h[i] = Prov_Device_LL_Create(argv[1], argv[2], Prov_Device_HTTP_Protocol);
-        if (!h[i] ||
-            Prov_Device_LL_SetOption(h[i], PROV_REGISTRATION_ID, id) ||
+        h[i] =
+            Prov_Device_LL_Create(argv[1], argv[2], Prov_Device_HTTP_Protocol);
+        if (!h[i] || Prov_Device_LL_SetOption(h[i], PROV_REGISTRATION_ID, id) ||
             Prov_Device_LL_SetOption(h[i], PROV_OPTION_GROUP_KEY, argv[3]) ||
             Prov_Device_LL_SetOption(h[i], OPTION_TRUSTED_CERT, argv[4]) ||
             Prov_Device_LL_Group_Attach(group, h[i]) ||

@@ -1,7 +1,7 @@
 /*
  * The public C API without a service: argument checks, options, state
- * rules, and a registration against a closed loopback port. The seed's
- * requirement ids are named where a test traces one.
+ * rules, and a registration against a closed loopback port. Requirement
+ * ids of spec/SRS_TRACE.md are named where a test traces one.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <poll.h>

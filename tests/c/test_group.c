@@ -19,12 +19,12 @@
 typedef struct {
     int calls;
     PROV_DEVICE_RESULT result;
-    PROV_DEVICE_LL_HANDLE destroy_handle;  /* destroyed in the callback */
+    PROV_DEVICE_LL_HANDLE destroy_handle; /* destroyed in the callback */
     PROV_DEVICE_LL_GROUP_HANDLE destroy_group;
 } outcome;
 
-static void on_result(PROV_DEVICE_RESULT r, const char *hub,
-                      const char *device, void *ctx)
+static void on_result(PROV_DEVICE_RESULT r, const char *hub, const char *device,
+                      void *ctx)
 {
     outcome *o = ctx;
     (void)hub;
@@ -61,15 +61,20 @@ static void test_arguments(void)
     Prov_Device_LL_Group_DoWork(NULL);
     CHECK(!Prov_Device_LL_Group_Is_Busy(NULL));
     CHECK_INT(Prov_Device_LL_Group_Get_Timeout_Ms(NULL), -1);
-    CHECK_INT(Prov_Device_LL_Group_Attach(NULL, h), PROV_DEVICE_RESULT_INVALID_ARG);
-    CHECK_INT(Prov_Device_LL_Group_Attach(g, NULL), PROV_DEVICE_RESULT_INVALID_ARG);
-    CHECK_INT(Prov_Device_LL_Group_Detach(NULL), PROV_DEVICE_RESULT_INVALID_ARG);
+    CHECK_INT(Prov_Device_LL_Group_Attach(NULL, h),
+              PROV_DEVICE_RESULT_INVALID_ARG);
+    CHECK_INT(Prov_Device_LL_Group_Attach(g, NULL),
+              PROV_DEVICE_RESULT_INVALID_ARG);
+    CHECK_INT(Prov_Device_LL_Group_Detach(NULL),
+              PROV_DEVICE_RESULT_INVALID_ARG);
     CHECK_INT(Prov_Device_LL_Group_SetOption(g, "bogus", &cap),
               PROV_DEVICE_RESULT_INVALID_ARG);
-    CHECK_INT(Prov_Device_LL_Group_SetOption(g, PROV_GROUP_OPTION_MAX_CONNECTIONS,
-                                             NULL), PROV_DEVICE_RESULT_INVALID_ARG);
-    CHECK_INT(Prov_Device_LL_Group_SetOption(g, PROV_GROUP_OPTION_MAX_CONNECTIONS,
-                                             &cap), PROV_DEVICE_RESULT_OK);
+    CHECK_INT(Prov_Device_LL_Group_SetOption(
+                  g, PROV_GROUP_OPTION_MAX_CONNECTIONS, NULL),
+              PROV_DEVICE_RESULT_INVALID_ARG);
+    CHECK_INT(Prov_Device_LL_Group_SetOption(
+                  g, PROV_GROUP_OPTION_MAX_CONNECTIONS, &cap),
+              PROV_DEVICE_RESULT_OK);
     CHECK_INT(Prov_Device_LL_Group_Get_Pollfds(g, NULL, 0, &n), 0);
     CHECK_INT(n, 0);
     CHECK_INT(Prov_Device_LL_Group_Get_Pollfds(g, NULL, 1, &n),
@@ -108,8 +113,9 @@ static void test_refused_fleet(void)
         snprintf(id, sizeof(id), "dev-%d", i);
         h[i] = make_refused(id);
         CHECK_INT(Prov_Device_LL_Group_Attach(g, h[i]), 0);
-        CHECK_INT(Prov_Device_LL_Register_Device(h[i], on_result, &o[i],
-                                                 NULL, NULL), 0);
+        CHECK_INT(
+            Prov_Device_LL_Register_Device(h[i], on_result, &o[i], NULL, NULL),
+            0);
     }
     CHECK(Prov_Device_LL_Group_Is_Busy(g));
     CHECK_INT(Prov_Device_LL_Group_Get_Timeout_Ms(g), 0);
@@ -119,7 +125,8 @@ static void test_refused_fleet(void)
                       g, PROV_GROUP_OPTION_MAX_CONNECTIONS, &cap),
                   PROV_DEVICE_RESULT_INVALID_STATE);
     }
-    CHECK_INT(Prov_Device_LL_Group_Detach(h[0]), PROV_DEVICE_RESULT_INVALID_STATE);
+    CHECK_INT(Prov_Device_LL_Group_Detach(h[0]),
+              PROV_DEVICE_RESULT_INVALID_STATE);
     CHECK(Prov_Device_LL_Group_Run(g, 20000));
     for (i = 0; i < FLEET; i++) {
         CHECK_INT(o[i].calls, 1);
@@ -134,7 +141,8 @@ static void test_refused_fleet(void)
     for (i = 0; i < FLEET; i++)
         if (i != 2)
             CHECK_INT(Prov_Device_LL_Register_Device(h[i], on_result, &o[i],
-                                                     NULL, NULL), 0);
+                                                     NULL, NULL),
+                      0);
     CHECK(Prov_Device_LL_Group_Run(g, 20000));
     for (i = 3; i < FLEET; i++)
         CHECK_INT(o[i].calls, 1);
@@ -158,8 +166,9 @@ static void test_group_destroyed_in_callback(void)
         h[i] = make_refused("dev");
         o[i].destroy_group = g;
         Prov_Device_LL_Group_Attach(g, h[i]);
-        CHECK_INT(Prov_Device_LL_Register_Device(h[i], on_result, &o[i],
-                                                 NULL, NULL), 0);
+        CHECK_INT(
+            Prov_Device_LL_Register_Device(h[i], on_result, &o[i], NULL, NULL),
+            0);
     }
     CHECK(!Prov_Device_LL_Group_Run(g, 20000));
     for (i = 0; i < FLEET; i++) {
@@ -169,8 +178,8 @@ static void test_group_destroyed_in_callback(void)
     CHECK_INT(delivered, 1);
     /* Alone now: a registration runs with the handle's own DoWork. */
     memset(&o[0], 0, sizeof(o[0]));
-    CHECK_INT(Prov_Device_LL_Register_Device(h[0], on_result, &o[0], NULL,
-                                             NULL), 0);
+    CHECK_INT(
+        Prov_Device_LL_Register_Device(h[0], on_result, &o[0], NULL, NULL), 0);
     for (i = 0; i < 2000 && !o[0].calls; i++) {
         Prov_Device_LL_DoWork(h[0]);
         poll(NULL, 0, 5);

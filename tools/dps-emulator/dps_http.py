@@ -262,6 +262,8 @@ class Handler(BaseHTTPRequestHandler):
             self._reply(200, {"status": "ok"})
         elif route == ("GET", "/_emulator/stats"):
             self._reply(200, srv.stats())
+        elif route == ("GET", "/_emulator/issuing-ca"):
+            self._reply(200, {"pem": srv.service.issuer.ca_pem()})
         elif route == ("GET", "/_emulator/registrations"):
             self._reply(200, srv.service.registrations_summary())
         else:

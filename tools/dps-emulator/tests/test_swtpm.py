@@ -1,6 +1,6 @@
 """Independent check of the activation blob against a real TPM
 implementation (libtpms via swtpm + tpm2-tools), by the procedure of
-PROTOCOL.md §6.8. Skipped when swtpm / tpm2-tools are not installed."""
+docs/protocol.md §6.7. Skipped when swtpm / tpm2-tools are not installed."""
 
 import base64
 import hashlib
