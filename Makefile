@@ -81,10 +81,19 @@ CORE_SRC := csrc/prov_device_ll_client.c csrc/prov_options.c \
             csrc/dps_http.c csrc/dps_sas.c $(CRYPTO_SRC) csrc/dps_pem_input.c \
             csrc/dps_encoding.c csrc/dps_secret.c \
             csrc/dps_error.c csrc/dps_private_file.c \
-            csrc/prov_certs.c csrc/prov_cache.c $(TPM_SRC)
+            csrc/prov_certs.c csrc/prov_cache.c csrc/dps_http_pool.c \
+            csrc/prov_group.c csrc/prov_group_member.c $(TPM_SRC)
 HEADERS  := $(wildcard csrc/*.h)
-# The Lua binding: dps.core and its JSON conversion.
-BINDING_SRC := csrc/lua_dps.c csrc/lua_json.c
+# The Lua binding: dps.core, its JSON conversion and dps.group.
+BINDING_SRC := csrc/lua_dps.c csrc/lua_json.c csrc/lua_dps_group.c
+# The Lua modules: only luaopen_dps_core exported, no unwind tables (C
+# without exceptions; Lua errors are longjmps), no page of padding
+# between code and data. About a quarter smaller stripped. The sanitizer
+# build keeps its unwind tables and symbols for its reports.
+SO_MAP   := csrc/dps_core.map
+SO_FLAGS := -fno-asynchronous-unwind-tables -fno-unwind-tables \
+            -fno-semantic-interposition -Wl,--version-script=$(SO_MAP) \
+            -Wl,-z,noseparate-code -Wl,-O1
 
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
@@ -119,18 +128,18 @@ $(BUILD_STAMP):
 	@mkdir -p build && rm -f build/config-* && touch $@
 
 # One build directory per Lua version (and a sanitizer build).
-build/lua%/dps/core.so: $(CORE_SRC) $(BINDING_SRC) $(HEADERS) $(BUILD_STAMP)
+build/lua%/dps/core.so: $(CORE_SRC) $(BINDING_SRC) $(HEADERS) $(SO_MAP) $(BUILD_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(call lua_inc,$*) \
-	  $(ALL_CFLAGS) -shared -o $@ $(CORE_SRC) $(BINDING_SRC) $(LIBS)
+	  $(ALL_CFLAGS) $(SO_FLAGS) -shared -o $@ $(CORE_SRC) $(BINDING_SRC) $(LIBS)
 
 # A build without tpm2-tss, as for devices without a TPM.
 NOTPM_SRC := $(filter-out csrc/dps_tpm_tss.c,$(CORE_SRC)) csrc/dps_tpm_none.c
-build/notpm/dps/core.so: $(NOTPM_SRC) $(BINDING_SRC) $(HEADERS)
+build/notpm/dps/core.so: $(NOTPM_SRC) $(BINDING_SRC) $(HEADERS) $(SO_MAP)
 	@mkdir -p $(dir $@)
 	$(CC) $(call lua_inc,5.4) -std=c11 $(WARN) -fPIC $(CPPFLAGS) \
 	  $(shell pkg-config --cflags libcurl json-c libcrypto) $(CFLAGS) \
-	  -shared -o $@ $(sort $(NOTPM_SRC)) $(BINDING_SRC) $(LDFLAGS) \
+	  $(SO_FLAGS) -shared -o $@ $(sort $(NOTPM_SRC)) $(BINDING_SRC) $(LDFLAGS) \
 	  $(shell pkg-config --libs libcurl json-c libcrypto)
 
 build/asan/dps/core.so: $(CORE_SRC) $(BINDING_SRC) $(HEADERS)
@@ -171,6 +180,10 @@ build/provision_c: examples/provision.c $(CORE_SRC) $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Icsrc -o $@ $< $(CORE_SRC) $(LIBS)
 
+build/fleet_c: examples/fleet.c $(CORE_SRC) $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Icsrc -o $@ $< $(CORE_SRC) $(LIBS)
+
 deps:
 	@sh scripts/install-deps.sh
 
@@ -196,7 +209,7 @@ lint:
 test-unit: $(UNIT_TESTS)
 	@sh scripts/run-unit-tests $(UNIT_TESTS)
 
-test-valgrind: $(UNIT_PLAIN) build/lua5.4/dps/core.so build/provision_c
+test-valgrind: $(UNIT_PLAIN) build/lua5.4/dps/core.so build/provision_c build/fleet_c
 	@VALGRIND=1 sh scripts/run-unit-tests $(UNIT_PLAIN)
 	@sh scripts/run-valgrind-e2e
 
@@ -206,11 +219,11 @@ test-mbedtls: $(UNIT_MBEDTLS)
 test-emulator:
 	$(PYTHON) -m unittest discover -s tools/dps-emulator/tests
 
-test-specs: build/lua5.4/dps/core.so build/lua5.1/dps/core.so
+test-specs: build/lua5.4/dps/core.so build/lua5.1/dps/core.so build/fleet_c
 	LUA_VERSION=5.4 sh scripts/run-specs
 	LUA_VERSION=5.1 sh scripts/run-specs
 
-test-asan: build/asan/dps/core.so
+test-asan: build/asan/dps/core.so build/fleet_c
 	LUA_VERSION=asan sh scripts/run-specs
 
 test-notpm: build/notpm/dps/core.so
@@ -228,7 +241,7 @@ fuzz:
 	  $(shell pkg-config --cflags --libs json-c) -o build/fuzz_reply
 	build/fuzz_reply -max_total_time=60 build/fuzz-corpus
 
-bench: build/lua5.4/dps/core.so
+bench: build/lua5.4/dps/core.so build/fleet_c
 	@sh bench/run
 
 # The Lua API reference, from the LDoc comments of lua/dps.lua.

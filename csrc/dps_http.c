@@ -9,6 +9,7 @@
 #include "dps_http.h"
 #include "dps_encoding.h"
 #include "dps_error.h"
+#include "dps_http_pool.h"
 
 #include <curl/curl.h>
 #include <poll.h>
@@ -21,9 +22,11 @@
 #define DPS_MAX_SOCKETS 4
 
 struct dps_http {
-    CURLM *multi;
+    CURLM *multi;        /* own driver; NULL in a pool */
+    dps_http_pool *pool; /* else a group's (dps_http_pool.c) */
     CURL *easy;
     bool busy;
+    dps_http_pool_transfer xfer; /* pooled: finished, not yet taken */
     /* configuration, copied */
     char *trusted_certs;
     char *proxy;
@@ -214,13 +217,25 @@ dps_http *dps_http_create(const dps_http_config *cfg, char *err, size_t errlen)
     h = calloc(1, sizeof(*h));
     if (!h)
         goto oom;
-    h->multi = curl_multi_init();
+    h->pool = cfg->pool;
     h->easy = curl_easy_init();
-    if (!h->multi || !h->easy)
+    if (!h->easy)
         goto oom;
-    curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
-    curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
-    curl_multi_setopt(h->multi, CURLMOPT_MAXCONNECTS, 1L);
+    /* DPS messages are a few KB (96 KB at most): libcurl's default
+     * 16 KB receive and 64 KB send buffers are most of a registration's
+     * own heap, and per in-flight registration in a fleet. */
+    curl_easy_setopt(h->easy, CURLOPT_BUFFERSIZE, 4096L);
+    curl_easy_setopt(h->easy, CURLOPT_UPLOAD_BUFFERSIZE, 16384L);
+    if (h->pool) {
+        curl_easy_setopt(h->easy, CURLOPT_SHARE, dps_http_pool_share(h->pool));
+        curl_easy_setopt(h->easy, CURLOPT_PRIVATE, (void *)&h->xfer);
+    } else {
+        if (!(h->multi = curl_multi_init()))
+            goto oom;
+        curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+        curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
+        curl_multi_setopt(h->multi, CURLMOPT_MAXCONNECTS, 1L);
+    }
 
     h->insecure = cfg->insecure_skip_verify;
     h->request_timeout_ms = cfg->request_timeout_ms;
@@ -263,6 +278,15 @@ static void free_secret(char *s)
     }
 }
 
+/* Takes the transfer back from whichever driver runs it. */
+static void remove_transfer(dps_http *h)
+{
+    if (h->pool)
+        dps_http_pool_remove(h->pool, h->easy);
+    else
+        curl_multi_remove_handle(h->multi, h->easy);
+}
+
 static void clear_request(dps_http *h)
 {
     curl_slist_free_all(h->headers);
@@ -280,8 +304,8 @@ void dps_http_destroy(dps_http *h)
 {
     if (!h)
         return;
-    if (h->busy)
-        curl_multi_remove_handle(h->multi, h->easy);
+    if (h->busy && !h->xfer.done)
+        remove_transfer(h);
     if (h->easy)
         curl_easy_cleanup(h->easy);
     if (h->multi)
@@ -417,7 +441,10 @@ int dps_http_start(dps_http *h, const char *method, const char *url,
         return -1;
     }
     set_transfer(h, method, url);
-    if (curl_multi_add_handle(h->multi, h->easy) != CURLM_OK) {
+    if ((h->pool ? dps_http_pool_add(h->pool, h->easy)
+                 : (curl_multi_add_handle(h->multi, h->easy) == CURLM_OK
+                        ? 0
+                        : -1)) != 0) {
         dps_set_error(err, errlen, "libcurl refused the transfer");
         return -1;
     }
@@ -613,6 +640,16 @@ int dps_http_work(dps_http *h, dps_http_response *resp)
 
     if (!h->busy)
         return 0;
+    if (h->pool) {
+        /* The pool marks finished transfers. */
+        dps_http_pool_drive(h->pool);
+        if (!h->xfer.done)
+            return 0;
+        h->busy = h->xfer.done = false;
+        fill_response(h, (CURLcode)h->xfer.rc, resp);
+        clear_request(h);
+        return 1;
+    }
     drive_sockets(h, &running);
     while ((msg = curl_multi_info_read(h->multi, &left)) != NULL) {
         if (msg->msg != CURLMSG_DONE || msg->easy_handle != h->easy)
@@ -634,9 +671,10 @@ void dps_http_abort(dps_http *h)
     /* Forbidding reuse makes libcurl close the half-used connection
      * instead of caching it. */
     curl_easy_setopt(h->easy, CURLOPT_FORBID_REUSE, 1L);
-    curl_multi_remove_handle(h->multi, h->easy);
+    if (!h->xfer.done)
+        remove_transfer(h);
     curl_easy_setopt(h->easy, CURLOPT_FORBID_REUSE, 0L);
-    h->busy = false;
+    h->busy = h->xfer.done = false;
     clear_request(h);
     h->nfds = 0;
 }
@@ -646,7 +684,8 @@ void dps_http_close_idle(dps_http *h)
     /* Recreating the multi handle is the portable way to drop its
      * connection cache; it is cheap next to a registration. */
     CURLM *fresh;
-    if (!h || h->busy)
+    /* A group's pool is shared and capped: it stays. */
+    if (!h || h->busy || h->pool)
         return;
     fresh = curl_multi_init();
     if (!fresh)
@@ -667,7 +706,7 @@ bool dps_http_busy(const dps_http *h)
 size_t dps_http_pollfds(dps_http *h, PROV_DEVICE_POLLFD *fds, size_t max)
 {
     size_t i;
-    if (!h || !h->busy)
+    if (!h || !h->busy || h->pool)
         return 0;
     for (i = 0; i < h->nfds && i < max; i++)
         fds[i] = h->fds[i];
@@ -679,6 +718,8 @@ long dps_http_timeout_ms(dps_http *h)
     long ms = -1;
     if (!h || !h->busy)
         return -1;
+    if (h->pool)
+        return h->xfer.done ? 0 : -1; /* the pool runs libcurl's timers */
     if (curl_multi_timeout(h->multi, &ms) != CURLM_OK)
         return 0;
     return ms;

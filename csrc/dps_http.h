@@ -32,6 +32,8 @@ typedef struct {
     size_t max_body;             /* larger answers fail the request */
     dps_http_trace_fn trace;     /* NULL = no trace */
     void *trace_ctx;
+    struct dps_http_pool *pool; /* NULL = own multi handle; else a
+                                    group's driver, connections, caches */
 } dps_http_config;
 
 typedef struct {

@@ -49,6 +49,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <poll.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,13 +57,14 @@
 #include <time.h>
 
 #include "lua_compat.h"
+#include "lua_dps_group.h"
 #include "lua_json.h"
 #include "prov_device_ll_client.h"
 #include "prov_option_list.h"
 #include "dps_tpm.h"
 
-#define CLIENT_MT "dps.core client"
-#define CLOSED_MSG "attempt to use a closed dps client"
+#define CLIENT_MT DPS_LUA_CLIENT_MT
+#define CLOSED_MSG DPS_LUA_CLOSED_CLIENT_MSG
 #define CB_PREFIX "callback error: "
 
 #if LUA_VERSION_NUM == 501
@@ -89,6 +91,8 @@ typedef struct {
     int callback_oom;        /* a callback could not even be called */
     client_state state;
 } lclient;
+/* lua_dps_group.c reads a client's handle as the userdata's start. */
+_Static_assert(offsetof(lclient, h) == 0, "the handle comes first");
 
 /* ---- handle life ------------------------------------------------------ */
 
@@ -1101,5 +1105,7 @@ int luaopen_dps_core(lua_State *L)
     dps_lua_json_open(L);
     lua_pushliteral(L, DPS_CLIENT_VERSION);
     lua_setfield(L, -2, "VERSION");
+    dps_lua_group_open(L);
+    lua_setfield(L, -2, "group");
     return 1;
 }

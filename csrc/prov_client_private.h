@@ -48,6 +48,10 @@ struct PROV_INSTANCE_INFO_TAG {
     prov_sm sm;
     prov_attest attest;
     dps_http *http;
+    struct prov_group *group; /* NULL: the handle drives itself */
+    struct PROV_INSTANCE_INFO_TAG *group_prev, *group_next;
+    int64_t group_due_ms; /* when its DoWork is next due (cached) */
+    bool group_due_stale; /* the cache must be read afresh */
     char *register_body;
     bool running;             /* Register_Device .. callback */
     bool connected_reported;

@@ -13,6 +13,7 @@
 
 #include "dps_crypto.h"
 #include "dps_pem_input.h"
+#include "prov_group.h"
 #include "prov_json.h"
 
 /* The build date: a clock before it cannot be right (routers without an
@@ -133,6 +134,9 @@ static void free_handle(PROV_DEVICE_LL_HANDLE h)
     prov_settings *s = &h->settings;
 
     dps_http_destroy(h->http);
+    if (h->group && h->running)
+        prov_group_member_changed(h->group, h, -1);
+    prov_group_unlink(h->group, h);
     prov_sm_reset(&h->sm);
     prov_attest_clear(&h->attest, true);
     free(h->register_body);
@@ -201,6 +205,7 @@ static PROV_DEVICE_RESULT make_transport(PROV_DEVICE_LL_HANDLE h)
                                       : DEFAULT_REQUEST_TIMEOUT_S);
     cfg.max_body = MAX_RESPONSE_BODY;
     cfg.trace = s->logtrace ? trace_to_stderr : NULL;
+    cfg.pool = h->group ? h->group->pool : NULL;
     h->http = dps_http_create(&cfg, err, sizeof(err));
     return h->http ? PROV_DEVICE_RESULT_OK
                    : prov_fail(h, PROV_DEVICE_RESULT_MEMORY, err);
@@ -336,6 +341,8 @@ static PROV_DEVICE_RESULT start_run(
     h->status_cb = status_cb;
     h->status_ctx = status_ctx;
     h->running = true;
+    if (h->group)
+        prov_group_member_changed(h->group, h, +1);
     /* SRS_PROV_CLIENT_07_008: the register request goes out in DoWork. */
     return PROV_DEVICE_RESULT_OK;
 }
@@ -546,6 +553,8 @@ static bool finish(PROV_DEVICE_LL_HANDLE h)
         result = h->sm.error.result;
     }
     h->running = false;
+    if (h->group)
+        prov_group_member_changed(h->group, h, -1);
     if (!report_status(h, result == PROV_DEVICE_RESULT_OK
                               ? PROV_DEVICE_REG_STATUS_ASSIGNED
                               : PROV_DEVICE_REG_STATUS_ERROR))
@@ -577,14 +586,10 @@ static bool report_progress(PROV_DEVICE_LL_HANDLE h, bool answered)
     return true;
 }
 
-void Prov_Device_LL_DoWork(PROV_DEVICE_LL_HANDLE h)
+static void do_work(PROV_DEVICE_LL_HANDLE h)
 {
     int rounds;
 
-    /* SRS_PROV_CLIENT_07_010: NULL does nothing. A DoWork from inside a
-     * callback of this handle would re-enter the state machine: no-op. */
-    if (!h || !h->running || h->in_callback)
-        return;
     /* A few rounds: an answer may make the next request due at once. */
     for (rounds = 0; rounds < 8 && h->running; rounds++) {
         uint64_t now = monotonic_ms();
@@ -618,6 +623,26 @@ void Prov_Device_LL_DoWork(PROV_DEVICE_LL_HANDLE h)
             return; /* waiting on the network or the clock */
         }
     }
+}
+
+void Prov_Device_LL_DoWork(PROV_DEVICE_LL_HANDLE h)
+{
+    struct prov_group *g;
+
+    /* SRS_PROV_CLIENT_07_010: NULL does nothing. A DoWork from inside a
+     * callback of this handle would re-enter the state machine: no-op. */
+    if (!h || !h->running || h->in_callback)
+        return;
+    /* A callback may destroy the group (and the handle): the group
+     * waits until this DoWork is over. */
+    g = h->group;
+    if (g) {
+        prov_group_member_changed(g, h, 0); /* its timers will change */
+        prov_group_enter(g);
+    }
+    do_work(h);
+    if (g)
+        prov_group_leave(g);
 }
 
 PROV_DEVICE_RESULT Prov_Device_LL_Set_Provisioning_Payload(

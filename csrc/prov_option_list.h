@@ -13,6 +13,10 @@
  *           the Lua layer builds it from a composite key (x509, tpm,
  *           proxy, timeout, certificate_request)
  *   min/max the accepted range of integer options
+ *
+ * dps.new keys with no option behind them (id_scope, global_endpoint,
+ * payload, and group, which attaches the handle with
+ * Prov_Device_LL_Group_Attach) are lua/dps.lua's own.
  */
 #ifndef PROV_OPTION_LIST_H
 #define PROV_OPTION_LIST_H

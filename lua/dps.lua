@@ -35,6 +35,7 @@ local core = require "dps.core"
 local error, pairs, ipairs, pcall, select, setmetatable, tostring,
       type = error, pairs, ipairs, pcall, select, setmetatable,
       tostring, type
+local getmetatable = getmetatable
 local floor, ceil, huge = math.floor, math.ceil, math.huge
 local unpack = table.unpack or unpack -- luacheck: ignore 143
 
@@ -46,6 +47,12 @@ local json_encode, json_decode, null = core.json_encode, core.json_decode,
                                        core.null
 
 local M = { _VERSION = core.VERSION }
+
+-- dps.group objects (see the Group section below); known here so that
+-- dps.new can check its 'group' key.
+local Group = {}
+Group.__index = Group
+Group.__name = "dps group"
 
 local DEFAULT_ENDPOINT = "global.azure-devices-provisioning.net"
 local UINT32_MAX = 4294967295
@@ -198,6 +205,10 @@ local CHECKS = {
     end
   end,
   proxy = check_proxy,
+  group = function(v)
+    if getmetatable(v) ~= Group then return "must be a dps.group" end
+    if v._closed then return "is a closed dps.group" end
+  end,
   certificate_request = function(v)
     return check_subtable("certificate_request", v, CERTIFICATE_REQUEST_KEYS,
                           { key = true })
@@ -421,6 +432,10 @@ end
 -- position of the caller's call (level 3: caller of the method).
 local function open(self)
   if self._closed then error("attempt to use a closed dps client", 3) end
+  local g = self._group
+  if g and g._closed then
+    error("attempt to use a client of a closed dps group", 3)
+  end
   return self._h
 end
 
@@ -510,18 +525,31 @@ function Client:wait(max_s)
     error("bad argument #1 to 'wait' (non-negative number of seconds "
           .. "expected, got " .. tostring(max_s) .. ")", 2)
   end
+  -- A grouped client's sockets and timers are its group's.
+  if self._group then
+    if not h:is_busy() then return false end
+    return self._group._g:wait(max_s)
+  end
   local ok, err, code = h:wait(max_s)
   return ok, err, code
 end
 
---- The descriptors a host event loop should watch; call `step` when one
--- is ready.
+--- The descriptors a host event loop should watch (the group's, for a
+-- client of a group); call `step` when one is ready.
 -- @treturn table `{ {fd=, read=bool, write=bool}, ... }`
-function Client:pollfds() return open(self):pollfds() end
---- When `step` is next needed.
+function Client:pollfds()
+  local h = open(self)
+  if self._group then return self._group._g:pollfds() end
+  return h:pollfds()
+end
+--- When `step` is next needed (the group's, for a client of a group).
 -- @treturn number|nil seconds (0: now), or `nil` when only the
 -- descriptors matter or nothing runs
-function Client:timeout() return open(self):timeout() end
+function Client:timeout()
+  local h = open(self)
+  if self._group then return self._group._g:timeout() end
+  return h:timeout()
+end
 --- Whether a registration is running.
 -- @treturn boolean
 function Client:is_busy() return open(self):is_busy() end
@@ -570,24 +598,36 @@ local function run_blocking(self, method, name, on_status)
   end, on_status)
   if not ok then return nil, err, code end
   local cb_err
+  -- A client of a group drives the whole group until it is done. A
+  -- callback error seen then may be another client's: it is reported
+  -- only when this client got no result.
+  local group = self._group
   while not r do
-    local stepped, e = self:step()
+    if group and group._closed then
+      return nil, "dps group closed during " .. name .. "()", "CLOSED"
+    end
+    local stepped, e
+    if group then stepped, e = group._g:step() else stepped, e = self:step() end
     if not stepped then cb_err = cb_err or e end
     if r then break end
     if self._closed then
       return nil, "dps client closed during " .. name .. "()", "CLOSED"
     end
+    if group and group._closed then
+      return nil, "dps group closed during " .. name .. "()", "CLOSED"
+    end
     if not h:is_busy() then
       if cb_err then return nil, cb_err, "CALLBACK_ERROR" end
       return nil, "registration ended without a result", "ERROR"
     end
-    local w, werr, wcode = h:wait()
+    local w, werr, wcode
+    if group then w, werr, wcode = group._g:wait() else w, werr, wcode = h:wait() end
     if w == nil then return nil, werr, wcode end
     -- false: busy, yet neither a descriptor nor a timer to wait for;
     -- sleep a second rather than spin.
     if w == false then h:wait(1) end
   end
-  if cb_err then return nil, cb_err, "CALLBACK_ERROR" end
+  if cb_err and not group then return nil, cb_err, "CALLBACK_ERROR" end
   return unpack(r, 1, r.n)
 end
 
@@ -671,6 +711,88 @@ function Client:close()
   return self._h:close()
 end
 
+---------------------------------------------------------------------------
+-- Groups: many clients, one driver (see README "Fleets")
+---------------------------------------------------------------------------
+
+local GROUP_KEYS = {
+  max_connections = function(v)
+    if not is_integer(v, 0, 65535) then
+      return "must be an integer from 0 (no cap) to 65535"
+    end
+  end,
+}
+
+--- Many clients, one driver, made by `dps.group`. Methods on a closed
+-- group raise `attempt to use a closed dps group`.
+-- @type Group
+
+local function open_group(self)
+  if self._closed then error("attempt to use a closed dps group", 3) end
+  return self._g
+end
+
+--- Advances every client of the group; never blocks.
+-- @treturn[1] boolean `true`
+-- @return[2] `nil` when a callback raised
+-- @treturn[2] string `"callback error: ..."`
+-- @treturn[2] string `"CALLBACK_ERROR"`
+function Group:step()
+  return open_group(self):step()
+end
+
+--- Sleeps until some client of the group has work.
+-- @tparam[opt] number max_s at most this many seconds
+-- @treturn boolean `true` when `step` is due
+function Group:wait(max_s)
+  local g = open_group(self)
+  if max_s ~= nil and (type(max_s) ~= "number" or not (max_s >= 0)) then
+    error("bad argument #1 to 'wait' (non-negative number of seconds "
+          .. "expected, got " .. tostring(max_s) .. ")", 2)
+  end
+  return g:wait(max_s)
+end
+
+--- Steps and waits until no client of the group is busy, or `max_s`
+-- seconds passed. A callback error ends it (the clients go on; `run`
+-- again to continue).
+-- @tparam[opt] number max_s at most this many seconds
+-- @treturn[1] boolean `true` when no client is busy, `false` at `max_s`
+-- @return[2] `nil` when a callback raised
+-- @treturn[2] string message
+-- @treturn[2] string `"CALLBACK_ERROR"`
+function Group:run(max_s)
+  local g = open_group(self)
+  if max_s ~= nil and (type(max_s) ~= "number" or not (max_s >= 0)) then
+    error("bad argument #1 to 'run' (non-negative number of seconds "
+          .. "expected, got " .. tostring(max_s) .. ")", 2)
+  end
+  return g:run(max_s)
+end
+
+--- The descriptors of all clients of the group, for a host event loop.
+-- @treturn table `{ {fd=, read=bool, write=bool}, ... }`
+function Group:pollfds() return open_group(self):pollfds() end
+--- When `step` is next due.
+-- @treturn number|nil seconds (0: now), or `nil` when nothing is scheduled
+function Group:timeout() return open_group(self):timeout() end
+--- Whether any client of the group is busy.
+-- @treturn boolean
+function Group:is_busy() return open_group(self):is_busy() end
+
+--- Aborts what is in flight (no callbacks); clients of the group raise
+-- afterwards. Idempotent; safe from a callback; also done by `<close>`.
+function Group:close()
+  self._closed = true
+  return self._g:close()
+end
+
+function Group:__close() self:close() end
+
+function Group:__tostring()
+  return (tostring(self._g):gsub("^dps%.core group", "dps group"))
+end
+
 -- ------------------------------------------------------------------------
 -- Module
 -- ------------------------------------------------------------------------
@@ -706,6 +828,8 @@ end
 --    of a certificate DPS issues
 --  * `cache` (string): path of the assignment cache file
 --  * `insecure_skip_tls_verify` (boolean): lab use only
+--  * `group` (Group): a `dps.group` whose driver, connection pool and
+--    caches the client shares
 -- @treturn[1] Client the client
 -- @return[2] `nil` when the C layer refuses a setting
 -- @treturn[2] string message
@@ -740,12 +864,40 @@ function M.new(cfg)
       return nil, "dps.new: 'payload': " .. e, c
     end
   end
+  if cfg.group then
+    local ok, e, c = cfg.group._g:attach(h)
+    if not ok then
+      h:close()
+      return nil, "dps.new: 'group': " .. e, c
+    end
+  end
   return setmetatable({
     _h = h,
+    _group = cfg.group,
     -- What a result's connection string needs; see start() on why it is
     -- a table of its own.
     _ctx = { x509 = cfg.x509 ~= nil },
   }, Client)
+end
+
+--- Creates a group of clients sharing one driver: one libcurl multi
+-- handle, connection pool, DNS and TLS session cache, at most
+-- `max_connections` sockets. Clients join with `dps.new{ group = g }`.
+-- @tparam[opt] table opts `{ max_connections = n }`: 0..65535, 0 for no
+-- cap (default 16)
+-- @treturn Group the group
+-- @usage local group = dps.group{ max_connections = 16 }
+function M.group(opts)
+  if opts == nil then opts = {} end
+  if type(opts) ~= "table" then
+    error("dps.group: expects an options table or nothing, got "
+          .. type(opts), 2)
+  end
+  local why, full = check_subtable("group", opts, GROUP_KEYS, {})
+  if why or full then
+    error("dps.group: " .. (full or why), 2)
+  end
+  return setmetatable({ _g = core.group(opts.max_connections) }, Group)
 end
 
 --- The library version.

@@ -35,9 +35,9 @@ $(ROUTER_STACK)/.complete:
 $(MUSL_STACK)/.complete:
 	sh scripts/router-stack musl >/dev/null
 
-build/router/lua%/dps/core.so: $(ROUTER_SRC) $(BINDING_SRC) $(HEADERS) $(ROUTER_STACK)/.complete
+build/router/lua%/dps/core.so: $(ROUTER_SRC) $(BINDING_SRC) $(HEADERS) $(SO_MAP) $(ROUTER_STACK)/.complete
 	@mkdir -p $(dir $@)
-	$(CC) $(call lua_inc,$*) $(ROUTER_CFLAGS) -shared -o $@ \
+	$(CC) $(call lua_inc,$*) $(ROUTER_CFLAGS) $(SO_FLAGS) -shared -o $@ \
 	  $(ROUTER_SRC) $(BINDING_SRC) $(ROUTER_LIBS)
 
 build/router/unit/%: tests/c/%.c $(ROUTER_SRC) $(HEADERS) tests/c/testing.h $(ROUTER_STACK)/.complete
