@@ -6,6 +6,7 @@
 #   make install      install the Lua module (PREFIX, DESTDIR)
 #   make TPM=0        build without TPM support (no tpm2-tss needed)
 #   make CRYPTO=mbedtls  crypto and X.509 over mbedTLS 2.28, no libcrypto
+#   make test-cross   everything again on s390x and armhf (qemu-user chroots)
 
 LUA_VERSION ?= 5.1
 PREFIX      ?= /usr/local
@@ -62,7 +63,8 @@ HEADERS  := $(wildcard csrc/*.h)
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 .PHONY: all deps test test-unit test-valgrind test-emulator test-specs test-notpm \
-        test-asan test-mbedtls demo install uninstall clean fuzz bench
+        test-asan test-mbedtls demo install uninstall clean fuzz bench \
+        test-cross test-cross-quick
 
 all: dps/core.so
 
@@ -133,6 +135,7 @@ test: deps
 	$(MAKE) test-notpm
 	$(MAKE) test-mbedtls
 	$(MAKE) test-valgrind
+	$(MAKE) test-cross-quick
 	@echo "make test: all suites passed"
 
 test-unit: $(UNIT_TESTS)
@@ -148,15 +151,34 @@ test-mbedtls: $(UNIT_MBEDTLS)
 test-emulator:
 	$(PYTHON) -m unittest discover -s tools/dps-emulator/tests
 
-test-specs: build/lua5.4/dps/core.so build/lua5.1/dps/core.so
+# Every Lua OpenWrt ships: 5.1 (its default), 5.3, 5.4 and LuaJIT
+# (build/luajit: the pattern rule above with % = jit).
+test-specs: build/lua5.4/dps/core.so build/lua5.1/dps/core.so \
+            build/lua5.3/dps/core.so build/luajit/dps/core.so
 	LUA_VERSION=5.4 sh scripts/run-specs
 	LUA_VERSION=5.1 sh scripts/run-specs
+	LUA_VERSION=5.3 sh scripts/run-specs
+	LUA_VERSION=jit sh scripts/run-specs
 
 test-asan: build/asan/dps/core.so
 	LUA_VERSION=asan sh scripts/run-specs
 
 test-notpm: build/notpm/dps/core.so
 	LUA_PATH="lua/?.lua;;" LUA_CPATH="build/notpm/?.so;;" lua5.4 tests/notpm.lua
+
+# Big-endian 64-bit (s390x) and 32-bit long and time_t (armhf), under
+# qemu-user in Debian chroots cached in /var/cache/dps-cross (see
+# scripts/cross-chroot). The quick subset (C unit tests and one
+# registration in C and in Lua per CPU) is part of make test.
+CROSS_ARCHES := s390x armhf
+
+test-cross-quick:
+	@sh scripts/cross-prepare $(CROSS_ARCHES)
+	@for a in $(CROSS_ARCHES); do sh scripts/run-cross $$a quick || exit 1; done
+
+test-cross:
+	@sh scripts/cross-prepare $(CROSS_ARCHES)
+	@for a in $(CROSS_ARCHES); do sh scripts/run-cross $$a full || exit 1; done
 
 demo: deps dps/core.so
 	@sh scripts/demo

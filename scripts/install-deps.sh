@@ -6,10 +6,12 @@ set -eu
 PKGS="build-essential pkg-config
       libcurl4-openssl-dev libjson-c-dev libssl-dev libmbedtls-dev
       lua5.1 liblua5.1-0-dev lua5.4 liblua5.4-dev
+      lua5.3 liblua5.3-dev luajit libluajit-5.1-dev lua-cqueues
       lua-cjson lua-busted luarocks
       libtss2-dev swtpm swtpm-tools tpm2-tools
       python3 python3-cryptography python3-openssl openssl ca-certificates
-      valgrind curl faketime"
+      valgrind curl faketime
+      qemu-user-static binfmt-support debootstrap"
 
 missing=""
 for p in $PKGS; do
