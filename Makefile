@@ -128,6 +128,9 @@ deps:
 	@sh scripts/install-deps.sh
 
 test: deps
+	@# The cross chroots (when not cached) are prepared meanwhile: mostly
+	@# downloads. test-cross-quick waits for them (scripts/cross-chroot locks).
+	@mkdir -p build && (sh scripts/cross-prepare $(CROSS_ARCHES) >build/cross-prepare.log 2>&1 &)
 	$(MAKE) test-unit
 	$(MAKE) test-emulator
 	$(MAKE) test-specs
