@@ -110,7 +110,7 @@ static void format_asn1_time(const ASN1_TIME *t, char *out, size_t outlen)
 }
 
 /* The clock as an ASN.1 time, built in 64 bits: time_t is 32 bits on
- * 32-bit ARM and MIPS, where a cast would turn 2040 into 1904. */
+ * 32-bit ARM and MIPS, where a cast would turn 2040 into 1903. */
 static ASN1_TIME *asn1_from_unix(int64_t s)
 {
     int64_t days = s / 86400, secs = s % 86400;
@@ -131,29 +131,31 @@ static int check_dates(X509 *x, int64_t now_s, char *err, size_t errlen)
 {
     const ASN1_TIME *nb = X509_get0_notBefore(x);
     const ASN1_TIME *na = X509_get0_notAfter(x);
-    ASN1_TIME *clock = asn1_from_unix(now_s);
+    ASN1_TIME *now_asn1 = asn1_from_unix(now_s);
     char when[32], now[32];
-    int before, after;
+    int before, after, rc = -1;
 
-    if (!clock) {
+    if (!now_asn1) {
         dps_set_error(err, errlen, "the clock reads an impossible date");
         return -1;
     }
-    before = ASN1_TIME_compare(nb, clock);
-    after = ASN1_TIME_compare(na, clock);
+    before = ASN1_TIME_compare(nb, now_asn1);
+    after = ASN1_TIME_compare(na, now_asn1);
     if (before == -2 || after == -2) {
         dps_set_error(err, errlen, "certificate has an unreadable validity date");
     } else if (before > 0) {
         format_asn1_time(nb, when, sizeof when);
-        format_asn1_time(clock, now, sizeof now);
+        format_asn1_time(now_asn1, now, sizeof now);
         dps_set_error(err, errlen, "certificate not valid before %s (the clock "
                 "says %s)", when, now);
     } else if (after < 0) {
         format_asn1_time(na, when, sizeof when);
         dps_set_error(err, errlen, "certificate expired on %s", when);
+    } else {
+        rc = 0;
     }
-    ASN1_TIME_free(clock);
-    return before == -2 || after == -2 || before > 0 || after < 0 ? -1 : 0;
+    ASN1_TIME_free(now_asn1);
+    return rc;
 }
 
 /* The first CN of the subject as malloc'd UTF-8. DPS takes it as the
