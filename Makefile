@@ -13,6 +13,7 @@
 #   make router       the modules over a router-like stack (mbedTLS 3.6,
 #                     libcurl over mbedTLS) built from source; make test-router
 #   make test-musl    the C core, unit tests and C example under musl
+#   make test-cross   everything again on s390x and armhf (qemu-user chroots)
 # CPPFLAGS, CFLAGS and LDFLAGS are honoured.
 
 # This Makefile's own directory: it may run elsewhere with -f (bench/run).
@@ -99,7 +100,7 @@ SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recove
 
 .PHONY: all module deps test test-unit test-valgrind test-emulator test-specs test-notpm \
         test-asan test-mbedtls demo install uninstall clean fuzz bench doc \
-        lint FORCE
+        lint FORCE test-cross test-cross-quick
 
 # Packages first, then the build in a second make that detects them.
 all: deps
@@ -188,6 +189,9 @@ deps:
 	@sh scripts/install-deps.sh
 
 test: deps
+	@# The cross chroots (when not cached) are prepared meanwhile: mostly
+	@# downloads. test-cross-quick waits for them (scripts/cross-chroot locks).
+	@mkdir -p build && (sh scripts/cross-prepare $(CROSS_ARCHES) >build/cross-prepare.log 2>&1 &)
 	$(MAKE) lint
 	$(MAKE) test-unit
 	$(MAKE) test-emulator
@@ -198,6 +202,7 @@ test: deps
 	$(MAKE) test-valgrind
 	$(MAKE) test-router
 	$(MAKE) test-musl
+	$(MAKE) test-cross-quick
 	@echo "make test: all suites passed"
 
 # Zero findings: .luacheckrc, .cppcheck-suppressions and .clang-format
@@ -219,15 +224,34 @@ test-mbedtls: $(UNIT_MBEDTLS)
 test-emulator:
 	$(PYTHON) -m unittest discover -s tools/dps-emulator/tests
 
-test-specs: build/lua5.4/dps/core.so build/lua5.1/dps/core.so build/fleet_c
+# Every Lua OpenWrt ships: 5.1 (its default), 5.3, 5.4 and LuaJIT
+# (build/luajit: the pattern rule above with % = jit).
+test-specs: build/lua5.4/dps/core.so build/lua5.1/dps/core.so \
+            build/lua5.3/dps/core.so build/luajit/dps/core.so build/fleet_c
 	LUA_VERSION=5.4 sh scripts/run-specs
 	LUA_VERSION=5.1 sh scripts/run-specs
+	LUA_VERSION=5.3 sh scripts/run-specs
+	LUA_VERSION=jit sh scripts/run-specs
 
 test-asan: build/asan/dps/core.so build/fleet_c
 	LUA_VERSION=asan sh scripts/run-specs
 
 test-notpm: build/notpm/dps/core.so
 	LUA_PATH="lua/?.lua;;" LUA_CPATH="build/notpm/?.so;;" lua5.4 tests/notpm.lua
+
+# Big-endian 64-bit (s390x) and 32-bit long and time_t (armhf), under
+# qemu-user in Debian chroots cached in /var/cache/dps-cross (see
+# scripts/cross-chroot). The quick subset (C unit tests and one
+# registration in C and in Lua per CPU) is part of make test.
+CROSS_ARCHES := s390x armhf
+
+test-cross-quick:
+	@sh scripts/cross-prepare $(CROSS_ARCHES)
+	@for a in $(CROSS_ARCHES); do sh scripts/run-cross $$a quick || exit 1; done
+
+test-cross:
+	@sh scripts/cross-prepare $(CROSS_ARCHES)
+	@for a in $(CROSS_ARCHES); do sh scripts/run-cross $$a full || exit 1; done
 
 demo: deps
 	@$(MAKE) --no-print-directory module

@@ -187,6 +187,25 @@ static void test_dates(void)
                 "certificate expired on 20", 1);
 }
 
+/* Clocks past 2038-01-19, where a 32-bit time_t (Debian armhf, 32-bit
+ * OpenWrt before musl 1.2) wraps to before 1970: dates compare in 64 bits. */
+static void test_dates_after_2038(void)
+{
+    const int64_t y2040 = 2208988800LL; /* 2040-01-01T00:00:00Z */
+
+    expect_cn(FX "device.pem", FX "device.key", NULL, y2040, "x509-device-01");
+    expect_fail(FX "future.pem", FX "future.key", NULL, y2040,
+                "certificate not valid before 2099-01-01T00:00:00Z (the "
+                "clock says 2040-01-01T00:00:00Z)", 0);
+    expect_fail(FX "expired.pem", FX "expired.key", NULL, y2040,
+                "certificate expired on 2025-01-01T00:00:00Z", 0);
+    expect_cn(FX "future.pem", FX "future.key", NULL,
+              4070908800LL /* 2099-01-01 */, "x509-future");
+    /* A clock no certificate can be valid at is refused, not wrapped. */
+    expect_fail(FX "device.pem", FX "device.key", NULL, INT64_MAX / 2,
+                "", 1);
+}
+
 static void test_no_cn(void)
 {
     expect_fail(FX "nocn.pem", FX "nocn.key", NULL, time(NULL),
@@ -372,6 +391,7 @@ int main(void)
     RUN(test_encrypted_keys);
     RUN(test_mismatch);
     RUN(test_dates);
+    RUN(test_dates_after_2038);
     RUN(test_no_cn);
     RUN(test_chain);
     RUN(test_unreadable_files);
