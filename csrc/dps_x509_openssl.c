@@ -142,7 +142,8 @@ static int check_dates(X509 *x, int64_t now_s, char *err, size_t errlen)
     before = ASN1_TIME_compare(nb, now_asn1);
     after = ASN1_TIME_compare(na, now_asn1);
     if (before == -2 || after == -2) {
-        dps_set_error(err, errlen, "certificate has an unreadable validity date");
+        dps_set_error(err, errlen,
+                      "certificate has an unreadable validity date");
     } else if (before > 0) {
         format_asn1_time(nb, when, sizeof when);
         format_asn1_time(now_asn1, now, sizeof now);

@@ -196,14 +196,14 @@ static void test_dates_after_2038(void)
     expect_cn(FX "device.pem", FX "device.key", NULL, y2040, "x509-device-01");
     expect_fail(FX "future.pem", FX "future.key", NULL, y2040,
                 "certificate not valid before 2099-01-01T00:00:00Z (the "
-                "clock says 2040-01-01T00:00:00Z)", 0);
+                "clock says 2040-01-01T00:00:00Z)",
+                0);
     expect_fail(FX "expired.pem", FX "expired.key", NULL, y2040,
                 "certificate expired on 2025-01-01T00:00:00Z", 0);
     expect_cn(FX "future.pem", FX "future.key", NULL,
               4070908800LL /* 2099-01-01 */, "x509-future");
     /* A clock no certificate can be valid at is refused, not wrapped. */
-    expect_fail(FX "device.pem", FX "device.key", NULL, INT64_MAX / 2,
-                "", 1);
+    expect_fail(FX "device.pem", FX "device.key", NULL, INT64_MAX / 2, "", 1);
 }
 
 static void test_no_cn(void)
