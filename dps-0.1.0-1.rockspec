@@ -1,6 +1,14 @@
--- Builds and installs dps with `luarocks make` from a checkout. The C
--- module needs libcurl, json-c and libcrypto (and tpm2-tss for TPM
--- support, used when pkg-config finds it; TPM=0 leaves it out).
+-- Builds and installs dps with `luarocks make` from a checkout.
+--
+--   luarocks make                 keys and X.509; no TPM support
+--   luarocks make TPM=1           with TPM 2.0 support (needs tpm2-tss:
+--                                 libtss2-dev on Debian)
+--
+-- TPM support is a choice made here, never guessed from what the build
+-- host has installed (without TPM=1 LuaRocks warns "unmatched variable
+-- TPM" and the build leaves it out). The C module needs libcurl (7.84 or
+-- newer), json-c and OpenSSL's libcrypto; the Makefile asks pkg-config
+-- for their flags and gets the directories LuaRocks found as well.
 package = "dps"
 version = "0.1.0-1"
 source = {
@@ -19,20 +27,22 @@ dependencies = {
   "lua >= 5.1, < 5.5",
   "lua-cjson",
 }
--- libcurl, json-c and libcrypto are found by the Makefile through
--- pkg-config (Debian keeps curl.h in a multiarch directory LuaRocks
--- does not search).
+-- Found through their libraries: Debian keeps curl.h in a multiarch
+-- include directory LuaRocks does not search, while the compiler does.
 external_dependencies = {
-  JSONC = { header = "json-c/json.h" },
-  OPENSSL = { header = "openssl/hmac.h" },
+  CURL = { library = "curl" },
+  JSONC = { library = "json-c" },
+  OPENSSL = { library = "crypto" },
 }
 build = {
   type = "make",
   build_target = "dps/core.so",
   build_variables = {
-    CFLAGS = "$(CFLAGS)",
+    CFLAGS = "$(CFLAGS) -I$(CURL_INCDIR) -I$(JSONC_INCDIR) -I$(OPENSSL_INCDIR)",
+    LDFLAGS = "-L$(CURL_LIBDIR) -L$(JSONC_LIBDIR) -L$(OPENSSL_LIBDIR)",
     LUA_INCDIR = "$(LUA_INCDIR)",
-    LUA_VERSION = "$(LUA_VERSION)",
+    TPM = "$(TPM)",
+    CRYPTO = "openssl",
   },
   install_target = "install",
   install_variables = {

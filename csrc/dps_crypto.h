@@ -29,4 +29,8 @@ int dps_random_bytes(uint8_t *out, size_t len);
 /* Overwrites memory that held a secret; not optimised away. */
 void dps_wipe(void *p, size_t len);
 
+/* Wipes and frees a string that held a secret; NULL is fine. One copy
+ * for both backends (dps_secret.c), over dps_wipe. */
+void dps_free_secret(char *s);
+
 #endif

@@ -1,5 +1,5 @@
 /*
- * The crypto seam over mbedTLS 2.28 (see dps_crypto.h), for builds such as
+ * The crypto seam over mbedTLS 2.28 or 3.6 (see dps_crypto.h), for builds such as
  * OpenWrt's whose base image carries mbedTLS and no libcrypto. Selected
  * instead of dps_crypto_openssl.c by `make CRYPTO=mbedtls`. Like that file
  * it holds thin wrappers plus what the library does not do the way we
@@ -23,6 +23,7 @@
 #include <mbedtls/md.h>
 #include <mbedtls/platform_util.h>
 #include <mbedtls/sha256.h>
+#include <mbedtls/version.h>
 
 /* Empty input may come as NULL; passing NULL with length 0 on to the
  * library is formally undefined (memcpy), so point at a real byte. */
@@ -32,9 +33,15 @@ int dps_sha256(const uint8_t *data, size_t len, uint8_t out[DPS_SHA256_LEN])
 {
     if (!out || (!data && len))
         return -1;
-    /* The last argument 0 selects SHA-256 rather than SHA-224. */
+    /* The last argument 0 selects SHA-256 rather than SHA-224. 3.0 gave
+     * the name of the 2.x _ret function to it (the old void one is gone). */
+#if MBEDTLS_VERSION_NUMBER >= 0x03000000
+    return mbedtls_sha256(data ? data : empty_input, len, out, 0) == 0
+               ? 0 : -1;
+#else
     return mbedtls_sha256_ret(data ? data : empty_input, len, out, 0) == 0
                ? 0 : -1;
+#endif
 }
 
 int dps_hmac_sha256(const uint8_t *key, size_t key_len, const uint8_t *msg,

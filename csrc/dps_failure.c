@@ -31,6 +31,8 @@ typedef struct {
 #define FINAL false
 #define R(x) PROV_DEVICE_RESULT_##x
 
+/* One row per failure, as in the README table. */
+/* clang-format off */
 static const row table[] = {
     /* Failures without an HTTP answer from the service. */
     {MATCH_PROXY_STATUS, 407, 407, {"proxy_auth", FINAL, R(TRANSPORT),
@@ -122,6 +124,7 @@ static const row table[] = {
         "enrollment or registration not found"}},
     {MATCH_HTTP_STATUS, 0, 999, {"http_error", FINAL, R(ERROR), NULL}},
 };
+/* clang-format on */
 
 /* OpenSSL's names for the alerts a server sends when it rejects the
  * client certificate, as libcurl quotes them ("tlsv1 alert unknown
@@ -176,9 +179,21 @@ const dps_failure *dps_failure_for_transport(const dps_transport_facts *f)
     size_t i;
     for (i = 0; i < sizeof table / sizeof table[0]; i++)
         if (table[i].match != MATCH_HTTP_STATUS && matches(&table[i], f))
-            break;
-    /* MATCH_ANY_TRANSPORT ends the transport rows, so i is always one. */
-    return &table[i].failure;
+            return &table[i].failure;
+    return NULL; /* not reached: the MATCH_ANY_TRANSPORT row matches all */
+}
+
+const dps_failure *dps_failure_for_os_error(int os_error)
+{
+    dps_transport_facts f;
+
+    memset(&f, 0, sizeof f);
+    f.os_error = os_error;
+    if (os_error == ENOMEM)
+        f.curl_code = CURLE_OUT_OF_MEMORY;
+    else if (os_error != EMFILE && os_error != ENFILE)
+        return NULL;
+    return dps_failure_for_transport(&f);
 }
 
 const dps_failure *dps_failure_for_status(long status)

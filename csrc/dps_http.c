@@ -8,8 +8,10 @@
 #define _POSIX_C_SOURCE 200809L
 #include "dps_http.h"
 #include "dps_crypto.h"
+#include "dps_encoding.h"
 #include "dps_error.h"
 #include "dps_failure.h"
+#include "dps_http_pool.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -18,14 +20,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #define DPS_MAX_SOCKETS 4
-#define DPS_HEADER_MAX 128
 
 struct dps_http {
-    CURLM *multi;
+    CURLM *multi;        /* own driver; NULL in a pool */
+    dps_http_pool *pool; /* else a group's (dps_http_pool.c) */
     CURL *easy;
     bool busy;
+    dps_http_pool_transfer xfer; /* pooled: finished, not yet taken */
     /* configuration, copied */
     char *trusted_certs;
     char *proxy;
@@ -45,28 +49,12 @@ struct dps_http {
     char *body;
     size_t body_len, body_cap;
     bool body_too_large;
-    char retry_after[DPS_HEADER_MAX];
-    char date[DPS_HEADER_MAX];
     char errbuf[CURL_ERROR_SIZE];
-    CURLcode setopt_failure;     /* first option libcurl refused */
+    CURLcode setopt_failure; /* first option libcurl refused */
     /* sockets libcurl asked us to watch */
     PROV_DEVICE_POLLFD fds[DPS_MAX_SOCKETS];
     size_t nfds;
 };
-
-static char *dup_or_null(const char *s)
-{
-    return s ? strdup(s) : NULL;
-}
-
-/* Where PEM text starts, or NULL for a file path. Searching anywhere
- * also catches text with a leading "Bag Attributes" block (openssl
- * pkcs12 output) or indentation, which must never be taken for a path:
- * libcurl would quote the "path", that is the key, in its error. */
-static const char *pem_start(const char *s)
-{
-    return strstr(s, "-----BEGIN");
-}
 
 /* libcurl accepts CURLOPT_SSLKEY_BLOB on every backend but uses it only
  * with the OpenSSL family and wolfSSL (mbedTLS, OpenWrt's default, would
@@ -91,45 +79,6 @@ static void pem_blob(struct curl_blob *blob, const char *pem)
     blob->data = (void *)pem;
     blob->len = strlen(pem);
     blob->flags = CURL_BLOB_COPY;
-}
-
-static void copy_header_value(char *dst, const char *src, size_t len)
-{
-    /* Trim leading blanks and the trailing CRLF. */
-    while (len && (*src == ' ' || *src == '\t')) {
-        src++;
-        len--;
-    }
-    while (len && (src[len - 1] == '\r' || src[len - 1] == '\n' ||
-                   src[len - 1] == ' '))
-        len--;
-    if (len >= DPS_HEADER_MAX)
-        len = DPS_HEADER_MAX - 1;
-    memcpy(dst, src, len);
-    dst[len] = '\0';
-}
-
-static bool header_is(const char *line, size_t len, const char *name)
-{
-    size_t n = strlen(name);
-    return len > n && line[n] == ':' && strncasecmp(line, name, n) == 0;
-}
-
-static size_t on_header(char *line, size_t size, size_t nmemb, void *ctx)
-{
-    dps_http *h = ctx;
-    size_t len = size * nmemb;
-
-    /* A new status line (proxy CONNECT answer, 100-continue) starts a
-     * new header block: forget what the previous one said. */
-    if (len > 5 && strncmp(line, "HTTP/", 5) == 0) {
-        h->retry_after[0] = h->date[0] = '\0';
-    } else if (header_is(line, len, "retry-after")) {
-        copy_header_value(h->retry_after, line + 12, len - 12);
-    } else if (header_is(line, len, "date")) {
-        copy_header_value(h->date, line + 5, len - 5);
-    }
-    return len;
 }
 
 static size_t on_body(char *data, size_t size, size_t nmemb, void *ctx)
@@ -272,25 +221,42 @@ dps_http *dps_http_create(const dps_http_config *cfg, char *err, size_t errlen)
     h = calloc(1, sizeof(*h));
     if (!h)
         goto oom;
-    h->multi = curl_multi_init();
+    h->pool = cfg->pool;
     h->easy = curl_easy_init();
-    if (!h->multi || !h->easy)
+    if (!h->easy)
         goto oom;
-    curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
-    curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
-    curl_multi_setopt(h->multi, CURLMOPT_MAXCONNECTS, 1L);
+    /* DPS messages are a few KB (96 KB at most): libcurl's default
+     * 16 KB receive and 64 KB send buffers are most of a registration's
+     * own heap, and per in-flight registration in a fleet. */
+    curl_easy_setopt(h->easy, CURLOPT_BUFFERSIZE, 4096L); /* a hint */
+    curl_easy_setopt(h->easy, CURLOPT_UPLOAD_BUFFERSIZE, 16384L);
+    if (h->pool) {
+        /* Without CURLOPT_PRIVATE the pool could never hand the transfer
+         * back: a refusal here is not skipped. */
+        if (curl_easy_setopt(h->easy, CURLOPT_SHARE,
+                             dps_http_pool_share(h->pool)) != CURLE_OK ||
+            curl_easy_setopt(h->easy, CURLOPT_PRIVATE, (void *)&h->xfer) !=
+                CURLE_OK)
+            goto oom;
+    } else {
+        if (!(h->multi = curl_multi_init()))
+            goto oom;
+        curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+        curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
+        curl_multi_setopt(h->multi, CURLMOPT_MAXCONNECTS, 1L);
+    }
 
     h->insecure = cfg->insecure_skip_verify;
     h->request_timeout_ms = cfg->request_timeout_ms;
     h->max_body = cfg->max_body;
     h->trace = cfg->trace;
     h->trace_ctx = cfg->trace_ctx;
-    h->trusted_certs = dup_or_null(cfg->trusted_certs);
-    h->client_cert = dup_or_null(cfg->client_cert);
-    h->client_key = dup_or_null(cfg->client_key);
-    h->client_key_password = dup_or_null(cfg->client_key_password);
-    h->proxy_user = dup_or_null(cfg->proxy_user);
-    h->proxy_password = dup_or_null(cfg->proxy_password);
+    h->trusted_certs = dps_strdup_or_null(cfg->trusted_certs);
+    h->client_cert = dps_strdup_or_null(cfg->client_cert);
+    h->client_key = dps_strdup_or_null(cfg->client_key);
+    h->client_key_password = dps_strdup_or_null(cfg->client_key_password);
+    h->proxy_user = dps_strdup_or_null(cfg->proxy_user);
+    h->proxy_password = dps_strdup_or_null(cfg->proxy_password);
     if (cfg->proxy_host) {
         size_t n = strlen(cfg->proxy_host) + 32;
         h->proxy = malloc(n);
@@ -313,16 +279,6 @@ oom:
     return NULL;
 }
 
-/* dps_wipe, not memset: a memset before free() is dead code to the
- * optimiser and was indeed gone at -O2. */
-static void free_secret(char *s)
-{
-    if (s) {
-        dps_wipe(s, strlen(s));
-        free(s);
-    }
-}
-
 /* The header list holds the Authorization header: a working SAS token. */
 static void free_headers(struct curl_slist *list)
 {
@@ -331,6 +287,15 @@ static void free_headers(struct curl_slist *list)
         if (item->data)
             dps_wipe(item->data, strlen(item->data));
     curl_slist_free_all(list);
+}
+
+/* Takes the transfer back from whichever driver runs it. */
+static void remove_transfer(dps_http *h)
+{
+    if (h->pool)
+        dps_http_pool_remove(h->pool, h->easy);
+    else
+        curl_multi_remove_handle(h->multi, h->easy);
 }
 
 static void clear_request(dps_http *h)
@@ -343,7 +308,6 @@ static void clear_request(dps_http *h)
     h->body = NULL;
     h->body_len = h->body_cap = 0;
     h->body_too_large = false;
-    h->retry_after[0] = h->date[0] = '\0';
     h->errbuf[0] = '\0';
 }
 
@@ -351,8 +315,8 @@ void dps_http_destroy(dps_http *h)
 {
     if (!h)
         return;
-    if (h->busy)
-        curl_multi_remove_handle(h->multi, h->easy);
+    if (h->busy && !h->xfer.done)
+        remove_transfer(h);
     if (h->easy)
         curl_easy_cleanup(h->easy);
     if (h->multi)
@@ -360,11 +324,11 @@ void dps_http_destroy(dps_http *h)
     clear_request(h);
     free(h->trusted_certs);
     free(h->proxy);
-    free_secret(h->proxy_user);
-    free_secret(h->proxy_password);
+    dps_free_secret(h->proxy_user);
+    dps_free_secret(h->proxy_password);
     free(h->client_cert);
-    free_secret(h->client_key);
-    free_secret(h->client_key_password);
+    dps_free_secret(h->client_key);
+    dps_free_secret(h->client_key_password);
     free(h);
 }
 
@@ -401,10 +365,9 @@ static const char *set_tls(dps_http *h)
     SETOPT(CURLOPT_SSL_VERIFYPEER, h->insecure ? 0L : 1L);
     SETOPT(CURLOPT_SSL_VERIFYHOST, h->insecure ? 0L : 2L);
     if (h->trusted_certs) {
-        if ((pem = pem_start(h->trusted_certs)) != NULL) {
+        if ((pem = dps_pem_start(h->trusted_certs)) != NULL) {
             pem_blob(&blob, pem);
-            if (!blob_taken(h, curl_easy_setopt(e, CURLOPT_CAINFO_BLOB,
-                                                &blob)))
+            if (!blob_taken(h, curl_easy_setopt(e, CURLOPT_CAINFO_BLOB, &blob)))
                 return "this libcurl cannot take trusted_certs as PEM "
                        "text; pass a file path";
         } else {
@@ -412,10 +375,10 @@ static const char *set_tls(dps_http *h)
         }
     }
     if (h->client_cert) {
-        if ((pem = pem_start(h->client_cert)) != NULL) {
+        if ((pem = dps_pem_start(h->client_cert)) != NULL) {
             pem_blob(&blob, pem);
-            if (!blob_taken(h, curl_easy_setopt(e, CURLOPT_SSLCERT_BLOB,
-                                                &blob)))
+            if (!blob_taken(h,
+                            curl_easy_setopt(e, CURLOPT_SSLCERT_BLOB, &blob)))
                 return "this libcurl's TLS backend cannot take the "
                        "certificate as PEM text; pass a file path";
         } else {
@@ -424,11 +387,10 @@ static const char *set_tls(dps_http *h)
         SETOPT(CURLOPT_SSLCERTTYPE, "PEM");
     }
     if (h->client_key) {
-        if ((pem = pem_start(h->client_key)) != NULL) {
+        if ((pem = dps_pem_start(h->client_key)) != NULL) {
             pem_blob(&blob, pem);
             if (!backend_takes_key_blob() ||
-                !blob_taken(h, curl_easy_setopt(e, CURLOPT_SSLKEY_BLOB,
-                                                &blob)))
+                !blob_taken(h, curl_easy_setopt(e, CURLOPT_SSLKEY_BLOB, &blob)))
                 return "this libcurl's TLS backend (e.g. mbedTLS) cannot "
                        "take a private key from memory; pass a file path";
         } else {
@@ -449,13 +411,11 @@ static void set_transfer(dps_http *h, const char *method, const char *url)
     SETOPT(CURLOPT_NOSIGNAL, 1L);
     SETOPT(CURLOPT_PROTOCOLS_STR, "https");
     SETOPT(CURLOPT_USERAGENT,
-                     "dps/" DPS_CLIENT_VERSION " (Azure DPS client; libcurl)");
+           "dps/" DPS_CLIENT_VERSION " (Azure DPS client; libcurl)");
     SETOPT(CURLOPT_TIMEOUT_MS, h->request_timeout_ms);
     SETOPT(CURLOPT_CONNECTTIMEOUT_MS, h->request_timeout_ms);
     SETOPT(CURLOPT_TCP_KEEPALIVE, 1L);
     SETOPT(CURLOPT_ERRORBUFFER, h->errbuf);
-    SETOPT(CURLOPT_HEADERFUNCTION, on_header);
-    SETOPT(CURLOPT_HEADERDATA, h);
     SETOPT(CURLOPT_WRITEFUNCTION, on_body);
     SETOPT(CURLOPT_WRITEDATA, h);
     SETOPT(CURLOPT_HTTPHEADER, h->headers);
@@ -519,13 +479,19 @@ int dps_http_start(dps_http *h, const char *method, const char *url,
     if (h->setopt_failure == CURLE_OUT_OF_MEMORY)
         goto oom;
     if (h->setopt_failure != CURLE_OK) {
-        dps_set_error(err, errlen, "libcurl refused an option of the "
-                      "request (curl %d: %s)", (int)h->setopt_failure,
+        dps_set_error(err, errlen,
+                      "libcurl refused an option of the "
+                      "request (curl %d: %s)",
+                      (int)h->setopt_failure,
                       curl_easy_strerror(h->setopt_failure));
         return -1;
     }
-    if (curl_multi_add_handle(h->multi, h->easy) != CURLM_OK) {
-        dps_set_error(err, errlen, "out of memory (libcurl refused the "
+    if ((h->pool ? dps_http_pool_add(h->pool, h->easy)
+                 : (curl_multi_add_handle(h->multi, h->easy) == CURLM_OK
+                        ? 0
+                        : -1)) != 0) {
+        dps_set_error(err, errlen,
+                      "out of memory (libcurl refused the "
                       "transfer)");
         return -2;
     }
@@ -553,8 +519,9 @@ static void describe_failure(dps_http *h, CURLcode rc, int os_error,
     memset(&facts, 0, sizeof facts);
     facts.curl_code = (int)rc;
     facts.curl_detail = h->errbuf;
-    facts.proxy_status = h->proxy && (proxy_status < 200 ||
-                                      proxy_status > 299) ? proxy_status : 0;
+    facts.proxy_status = h->proxy && (proxy_status < 200 || proxy_status > 299)
+                             ? proxy_status
+                             : 0;
     facts.os_error = connect_errno ? (int)connect_errno : os_error;
     facts.answer_too_large = h->body_too_large;
     f = dps_failure_for_transport(&facts);
@@ -577,9 +544,61 @@ static void describe_failure(dps_http *h, CURLcode rc, int os_error,
                  (int)rc);
 }
 
-static char *dup_header(const char *value)
+/* Digits only, surrounding blanks allowed; saturates at UINT32_MAX (the
+ * state machine clamps anyway). */
+static bool parse_seconds(const char *s, int64_t *out)
 {
-    return value[0] ? strdup(value) : NULL;
+    int64_t v = 0;
+
+    while (*s == ' ' || *s == '\t')
+        s++;
+    if (*s < '0' || *s > '9')
+        return false;
+    for (; *s >= '0' && *s <= '9'; s++)
+        v = v >= UINT32_MAX ? UINT32_MAX : v * 10 + (*s - '0');
+    while (*s == ' ' || *s == '\t')
+        s++;
+    if (*s != '\0')
+        return false;
+    *out = v > UINT32_MAX ? UINT32_MAX : v;
+    return true;
+}
+
+int64_t dps_http_retry_after_s(const char *value, const char *date,
+                               int64_t now_s)
+{
+    int64_t seconds;
+    time_t when, base;
+
+    if (!value)
+        return -1;
+    if (parse_seconds(value, &seconds))
+        return seconds;
+    /* An HTTP-date, in any of the three forms HTTP allows. */
+    when = curl_getdate(value, NULL);
+    if (when == -1)
+        return -1;
+    /* Counted from the service's own clock when it sent one, so a wrong
+     * device clock does not distort the wait. */
+    base = date ? curl_getdate(date, NULL) : -1;
+    if (base == -1)
+        base = (time_t)now_s;
+    if (when <= base)
+        return 0;
+    return (int64_t)when - (int64_t)base > UINT32_MAX
+               ? UINT32_MAX
+               : (int64_t)when - (int64_t)base;
+}
+
+/* The value of a header of the last answer (not of a proxy's CONNECT
+ * answer or a 1xx), or NULL. libcurl keeps the headers: no buffers. */
+static const char *header_value(CURL *e, const char *name)
+{
+    struct curl_header *hdr;
+
+    if (curl_easy_header(e, name, 0, CURLH_HEADER, -1, &hdr) != CURLHE_OK)
+        return NULL;
+    return hdr->value;
 }
 
 static void fill_response(dps_http *h, CURLcode rc, int os_error,
@@ -596,8 +615,9 @@ static void fill_response(dps_http *h, CURLcode rc, int os_error,
     r->body_len = h->body_len;
     h->body = NULL;
     h->body_len = h->body_cap = 0;
-    r->retry_after = dup_header(h->retry_after);
-    r->date = dup_header(h->date);
+    r->retry_after_s =
+        dps_http_retry_after_s(header_value(h->easy, "Retry-After"),
+                               header_value(h->easy, "Date"), time(NULL));
 }
 
 /* Tells libcurl which of its sockets are ready, without waiting: a
@@ -637,6 +657,16 @@ int dps_http_work(dps_http *h, dps_http_response *resp)
 
     if (!h->busy)
         return 0;
+    if (h->pool) {
+        /* The pool marks finished transfers. */
+        dps_http_pool_drive(h->pool);
+        if (!h->xfer.done)
+            return 0;
+        h->busy = h->xfer.done = false;
+        fill_response(h, (CURLcode)h->xfer.rc, h->xfer.os_error, resp);
+        clear_request(h);
+        return 1;
+    }
     errno = 0;
     drive_sockets(h, &running);
     /* What the last failing system call said (e.g. EMFILE opening the
@@ -662,9 +692,10 @@ void dps_http_abort(dps_http *h)
     /* Forbidding reuse makes libcurl close the half-used connection
      * instead of caching it. */
     curl_easy_setopt(h->easy, CURLOPT_FORBID_REUSE, 1L);
-    curl_multi_remove_handle(h->multi, h->easy);
+    if (!h->xfer.done)
+        remove_transfer(h);
     curl_easy_setopt(h->easy, CURLOPT_FORBID_REUSE, 0L);
-    h->busy = false;
+    h->busy = h->xfer.done = false;
     clear_request(h);
     h->nfds = 0;
 }
@@ -674,7 +705,8 @@ void dps_http_close_idle(dps_http *h)
     /* Recreating the multi handle is the portable way to drop its
      * connection cache; it is cheap next to a registration. */
     CURLM *fresh;
-    if (!h || h->busy)
+    /* A group's pool is shared and capped: it stays. */
+    if (!h || h->busy || h->pool)
         return;
     fresh = curl_multi_init();
     if (!fresh)
@@ -695,7 +727,7 @@ bool dps_http_busy(const dps_http *h)
 size_t dps_http_pollfds(dps_http *h, PROV_DEVICE_POLLFD *fds, size_t max)
 {
     size_t i;
-    if (!h || !h->busy)
+    if (!h || !h->busy || h->pool)
         return 0;
     for (i = 0; i < h->nfds && i < max; i++)
         fds[i] = h->fds[i];
@@ -707,6 +739,8 @@ long dps_http_timeout_ms(dps_http *h)
     long ms = -1;
     if (!h || !h->busy)
         return -1;
+    if (h->pool)
+        return h->xfer.done ? 0 : -1; /* the pool runs libcurl's timers */
     if (curl_multi_timeout(h->multi, &ms) != CURLM_OK)
         return 0;
     return ms;
@@ -717,7 +751,5 @@ void dps_http_response_free(dps_http_response *r)
     if (!r)
         return;
     free(r->body);
-    free(r->retry_after);
-    free(r->date);
     memset(r, 0, sizeof(*r));
 }

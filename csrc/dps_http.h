@@ -32,14 +32,16 @@ typedef struct {
     size_t max_body;             /* larger answers fail the request */
     dps_http_trace_fn trace;     /* NULL = no trace */
     void *trace_ctx;
+    struct dps_http_pool *pool; /* NULL = own multi handle; else a
+                                    group's driver, connections, caches */
 } dps_http_config;
 
 typedef struct {
     long status;                 /* 0 when the request failed */
     char *body;                  /* NUL-terminated copy; may be "" */
     size_t body_len;
-    char *retry_after;           /* header values or NULL */
-    char *date;
+    /* Retry-After in seconds, dates resolved; -1: none */
+    int64_t retry_after_s;
     /* on failure (status == 0): */
     int curl_code;
     bool retryable;              /* network trouble, not configuration */
@@ -78,5 +80,12 @@ size_t dps_http_pollfds(dps_http *http, PROV_DEVICE_POLLFD *fds, size_t max);
 long dps_http_timeout_ms(dps_http *http);
 
 void dps_http_response_free(dps_http_response *resp);
+
+/* Seconds a Retry-After value asks for: integer seconds, or an HTTP-date
+ * (curl_getdate) counted from the answer's Date header, or from now_s
+ * without a usable one. 0 for a date already past, at most UINT32_MAX,
+ * -1 when value is NULL or unusable. */
+int64_t dps_http_retry_after_s(const char *value, const char *date,
+                               int64_t now_s);
 
 #endif

@@ -1,55 +1,16 @@
 /*
- * Shared access signature tokens and group-key derivation (PROTOCOL.md
+ * Shared access signature tokens and group-key derivation (docs/protocol.md
  * §5). The service hashes the literal `sr` text it receives, so the one
  * rule that matters here is: sign exactly the bytes that are sent.
  */
 #include "dps_sas.h"
 #include "dps_crypto.h"
+#include "dps_encoding.h"
 
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* The C SDK's (c-utility urlencode.c) unreserved set. Note '~' is
- * encoded even though RFC 3986 lets it pass: matching the SDK byte for
- * byte keeps our tokens identical to the reference client's. */
-static int url_passes(unsigned char c)
-{
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-           (c >= '0' && c <= '9') || c == '!' || c == '(' || c == ')' ||
-           c == '*' || c == '-' || c == '.' || c == '_';
-}
-
-char *dps_url_encode(const char *text)
-{
-    static const char hex[] = "0123456789abcdef";
-    size_t len;
-    char *out, *p;
-
-    if (!text)
-        return NULL;
-    len = strlen(text);
-    if (len > (SIZE_MAX - 1) / 3)
-        return NULL;
-    out = malloc(len * 3 + 1);
-    if (!out)
-        return NULL;
-    /* Bytes >= 0x80 are encoded one by one (UTF-8 stays UTF-8); the SDK
-     * would re-encode them as Latin-1, which legal ids never contain. */
-    for (p = out; *text; text++) {
-        unsigned char c = (unsigned char)*text;
-        if (url_passes(c)) {
-            *p++ = (char)c;
-        } else {
-            *p++ = '%';
-            *p++ = hex[c >> 4];
-            *p++ = hex[c & 15];
-        }
-    }
-    *p = '\0';
-    return out;
-}
 
 int dps_sas_sign_with_key(void *ctx, const uint8_t *msg, size_t len,
                           uint8_t mac[32])

@@ -1,5 +1,5 @@
 /*
- * Shared access signature tokens (PROTOCOL.md §5) and group-key
+ * Shared access signature tokens (docs/protocol.md §5) and group-key
  * derivation. The signing itself goes through a callback so the same
  * code serves a key in RAM (HMAC via dps_crypto) and a key inside a TPM.
  */
@@ -8,11 +8,6 @@
 
 #include <stddef.h>
 #include <stdint.h>
-
-/* URL-encodes text the way the official C SDK does: A-Z a-z 0-9 and
- * ! ( ) * - . _ pass, every other byte becomes %xx with lowercase hex.
- * Returns malloc'd text or NULL. */
-char *dps_url_encode(const char *text);
 
 /* Computes HMAC-SHA256 of msg into mac; returns 0 or -1. */
 typedef int (*dps_sas_signer)(void *ctx, const uint8_t *msg, size_t len,

@@ -1,5 +1,5 @@
 /*
- * TPM 2.0 attestation through tpm2-tss (ESAPI + tctildr), PROTOCOL.md §6.
+ * TPM 2.0 attestation through tpm2-tss (ESAPI + tctildr), docs/protocol.md §6.
  * Objects: EK at 0x81010001, SRK at 0x81000001 (created with the
  * documented templates when absent), DPS identity / hub key at 0x81000100.
  * Functions return 0 on success, -1 with a readable message in err.

@@ -1,6 +1,6 @@
 /*
  * The TPM seam for builds without tpm2-tss (TPM=0): the same API as
- * dps_tpm.c, so the rest of dps links unchanged, but every attempt to
+ * dps_tpm_tss.c, so the rest of dps links unchanged, but every attempt to
  * open a TPM fails with a message that tells the user why.
  */
 #include "dps_tpm.h"

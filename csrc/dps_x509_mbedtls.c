@@ -1,7 +1,8 @@
 /*
  * Checks a device certificate and its key before any request (see
- * dps_x509.h) over mbedTLS 2.28, for builds without libcrypto; selected
- * instead of dps_x509.c by `make CRYPTO=mbedtls`. The messages are the
+ * dps_x509.h) over mbedTLS 2.28 or 3.6 (MBEDTLS_VERSION_NUMBER picks the
+ * API), for builds without libcrypto; selected
+ * instead of dps_x509_openssl.c by `make CRYPTO=mbedtls`. The messages are the
  * same as that file's, word for word, so users and tests see no
  * difference between the two builds.
  *
@@ -19,14 +20,67 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <mbedtls/version.h>
 #include <mbedtls/asn1.h>
-#include <mbedtls/cipher.h>
-#include <mbedtls/md.h>
 #include <mbedtls/oid.h>
 #include <mbedtls/pem.h>
 #include <mbedtls/pk.h>
 #include <mbedtls/pkcs5.h>
 #include <mbedtls/x509_crt.h>
+
+/* 3.x decrypts AES-encrypted PKCS#8 keys itself; 2.28 needs the PBES2
+ * code below. */
+#define DPS_MBEDTLS_3 (MBEDTLS_VERSION_NUMBER >= 0x03000000)
+
+#if !DPS_MBEDTLS_3
+#include <mbedtls/cipher.h>
+#include <mbedtls/md.h>
+#endif
+#if defined(MBEDTLS_USE_PSA_CRYPTO)
+#include <psa/crypto.h>
+#endif
+
+/* The decoded bytes of a PEM block: a private field since 3.0. */
+static const unsigned char *pem_der(mbedtls_pem_context *pem, size_t *len)
+{
+#if DPS_MBEDTLS_3
+    return mbedtls_pem_get_buffer(pem, len);
+#else
+    *len = pem->buflen;
+    return pem->buf;
+#endif
+}
+
+#if DPS_MBEDTLS_3
+/* 3.x wants random bytes for key parsing and pair checks (RSA blinding). */
+static int kernel_random(void *ctx, unsigned char *out, size_t len)
+{
+    (void)ctx;
+    return dps_random_bytes(out, len) == 0 ? 0 : MBEDTLS_ERR_PK_ALLOC_FAILED;
+}
+#endif
+
+static int parse_key(mbedtls_pk_context *pk, const unsigned char *key,
+                     size_t key_len, const char *password)
+{
+    const unsigned char *pw = (const unsigned char *)password;
+    size_t pw_len = password ? strlen(password) : 0;
+
+#if DPS_MBEDTLS_3
+    return mbedtls_pk_parse_key(pk, key, key_len, pw, pw_len, kernel_random, NULL);
+#else
+    return mbedtls_pk_parse_key(pk, key, key_len, pw, pw_len);
+#endif
+}
+
+static int keys_pair(const mbedtls_pk_context *pub, const mbedtls_pk_context *prv)
+{
+#if DPS_MBEDTLS_3
+    return mbedtls_pk_check_pair(pub, prv, kernel_random, NULL);
+#else
+    return mbedtls_pk_check_pair(pub, prv);
+#endif
+}
 
 /* The first certificate in the input: the leaf when it holds a chain.
  * Only the first CERTIFICATE block is decoded, as OpenSSL's PEM reader
@@ -37,7 +91,8 @@ static int read_cert(const struct dps_pem_input *in, mbedtls_x509_crt *crt,
                      char *err, size_t errlen)
 {
     mbedtls_pem_context pem;
-    size_t used = 0;
+    const unsigned char *der;
+    size_t used = 0, der_len;
     int rc = -1;
 
     mbedtls_pem_init(&pem);
@@ -45,7 +100,8 @@ static int read_cert(const struct dps_pem_input *in, mbedtls_x509_crt *crt,
                                 "-----END CERTIFICATE-----",
                                 (const unsigned char *)in->buf, NULL, 0,
                                 &used) == 0 &&
-        mbedtls_x509_crt_parse_der(crt, pem.buf, pem.buflen) == 0)
+        (der = pem_der(&pem, &der_len)) != NULL &&
+        mbedtls_x509_crt_parse_der(crt, der, der_len) == 0)
         rc = 0;
     mbedtls_pem_free(&pem);
     if (rc != 0)
@@ -53,6 +109,7 @@ static int read_cert(const struct dps_pem_input *in, mbedtls_x509_crt *crt,
     return rc;
 }
 
+#if !DPS_MBEDTLS_3
 /* What an "ENCRYPTED PRIVATE KEY" (PKCS#8) block says about its PBES2
  * encryption, pointing into the decoded block. */
 struct pbes2 {
@@ -172,7 +229,7 @@ static int decrypt_pbes2(const struct pbes2 *k, const char *password,
          * padding happens to pass, the key parse below fails instead. */
         mbedtls_cipher_crypt(&aes, k->iv, 16, k->data, k->data_len, plain,
                              &plain_len) == 0 &&
-        mbedtls_pk_parse_key(pk, plain, plain_len, NULL, 0) == 0)
+        parse_key(pk, plain, plain_len, NULL) == 0)
         rc = 0;
     mbedtls_cipher_free(&aes);
     mbedtls_md_free(&md);
@@ -208,6 +265,7 @@ static int read_pbes2_aes_key(const struct dps_pem_input *in, const char *passwo
     }
     return rc;
 }
+#endif /* !DPS_MBEDTLS_3 */
 
 /* Opens the key. A first pass without the password tells whether the
  * key is encrypted at all: then, as in the OpenSSL build, any failure
@@ -219,7 +277,7 @@ static int read_key(const struct dps_pem_input *in, const char *password,
                     mbedtls_pk_context *pk, char *err, size_t errlen)
 {
     const unsigned char *text = (const unsigned char *)in->buf;
-    int ret = mbedtls_pk_parse_key(pk, text, in->len + 1, NULL, 0);
+    int ret = parse_key(pk, text, in->len + 1, NULL);
 
     if (ret == 0)
         return 0; /* not encrypted: a password given is ignored */
@@ -234,19 +292,23 @@ static int read_key(const struct dps_pem_input *in, const char *password,
         dps_set_error(err, errlen, "private key is encrypted: set a key password");
         return -1;
     }
-    ret = mbedtls_pk_parse_key(pk, text, in->len + 1,
-                               (const unsigned char *)password,
-                               strlen(password));
+    ret = parse_key(pk, text, in->len + 1, password);
     if (ret == 0)
         return 0;
     mbedtls_pk_free(pk);
     mbedtls_pk_init(pk);
-    /* How 2.28 turns down an AES-encrypted PKCS#8 key (see above). */
+    /* How mbedTLS turns down a scheme it lacks; on 2.28 that includes
+     * AES-encrypted PKCS#8 keys (see above). */
     if (ret == MBEDTLS_ERR_PK_FEATURE_UNAVAILABLE ||
-        ret == MBEDTLS_ERR_PKCS5_FEATURE_UNAVAILABLE)
+        ret == MBEDTLS_ERR_PKCS5_FEATURE_UNAVAILABLE) {
+#if DPS_MBEDTLS_3
+        ret = 1;
+#else
         ret = read_pbes2_aes_key(in, password, pk);
-    if (ret == 0)
-        return 0;
+        if (ret == 0)
+            return 0;
+#endif
+    }
     /* A scheme neither mbedTLS nor the code above knows: say so rather
      * than blame a password that may well be right. */
     if (ret == 1)
@@ -500,7 +562,7 @@ static int check_key(const mbedtls_x509_crt *crt, const char *key,
     if (read_key(&in, password, &pk, err, errlen) == 0) {
         /* Public halves and the private scalar against the public
          * point; a type mismatch (RSA key, EC cert) fails here too. */
-        if (mbedtls_pk_check_pair(&crt->pk, &pk) == 0)
+        if (keys_pair(&crt->pk, &pk) == 0)
             rc = 0;
         else
             dps_set_error(err, errlen, "private key does not match the certificate");
@@ -527,6 +589,14 @@ int dps_x509_check(const char *cert, const char *key, const char *password,
                                                  : "certificate");
         return -1;
     }
+#if defined(MBEDTLS_USE_PSA_CRYPTO)
+    /* A library built with USE_PSA_CRYPTO parses keys and certificates
+     * through PSA, which must be started first (again is a no-op). */
+    if (psa_crypto_init() != PSA_SUCCESS) {
+        dps_set_error(err, errlen, "mbedTLS could not start its crypto (PSA)");
+        return -1;
+    }
+#endif
     mbedtls_x509_crt_init(&crt);
     /* Order: what the user can least guess comes first (files, then
      * password, then pairing), the clock last since it is the one cause

@@ -1,9 +1,9 @@
 /*
  * dps.core: the Lua binding of the low-level C API (prov_device_ll_client.h).
  *
- * It mirrors the seed's binding one to one (create, register_device,
- * dowork, set_option, set_payload, get_payload, destroy, version) so the
- * seed's requirements trace to specs, and adds what an event loop and the
+ * It mirrors the C API one to one (create, register_device, dowork,
+ * set_option, set_payload, get_payload, destroy, version) so the
+ * requirements of spec/SRS_TRACE.md trace to specs, and adds what an event loop and the
  * Lua layer (lua/dps.lua) need: pollfds, timeout, wait, is_busy,
  * last_error, registration_state, registration_id, hub_sas_token.
  *
@@ -49,20 +49,25 @@
 #include <errno.h>
 #include <limits.h>
 #include <poll.h>
+#include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "lua_compat.h"
+#include "lua_dps_group.h"
+#include "lua_json.h"
 #include "prov_device_ll_client.h"
 #include "dps_crypto.h"
 #include "dps_encoding.h"
 #include "prov_endpoint.h"
+#include "prov_option_list.h"
 #include "dps_tpm.h"
 
-#define CLIENT_MT "dps.core client"
-#define CLOSED_MSG "attempt to use a closed dps client"
+#define CLIENT_MT DPS_LUA_CLIENT_MT
+#define CLOSED_MSG DPS_LUA_CLOSED_CLIENT_MSG
 #define CB_PREFIX "callback error: "
 
 #if LUA_VERSION_NUM == 501
@@ -89,6 +94,8 @@ typedef struct {
     int callback_oom;        /* a callback could not even be called */
     client_state state;
 } lclient;
+/* lua_dps_group.c reads a client's handle as the userdata's start. */
+_Static_assert(offsetof(lclient, h) == 0, "the handle comes first");
 
 /* ---- handle life ------------------------------------------------------ */
 
@@ -252,8 +259,8 @@ static int l_create(lua_State *L)
         if (prov_check_endpoint(uri, why, sizeof why) != 0) {
             lua_pushnil(L);
             lua_pushfstring(L, "endpoint %s", why);
-            lua_pushstring(L, Prov_Device_LL_Result_Name(
-                                  PROV_DEVICE_RESULT_INVALID_ARG));
+            lua_pushstring(
+                L, Prov_Device_LL_Result_Name(PROV_DEVICE_RESULT_INVALID_ARG));
             return 3;
         }
     }
@@ -420,14 +427,14 @@ static void on_status(PROV_DEVICE_REG_STATUS status, void *ctx)
 }
 
 
-/* ---- methods: the seed's ---------------------------------------------- */
+/* ---- methods: those of the C API -------------------------------------- */
 
-/* client:register_device(result_cb [, status_cb]) -> true | nil, msg, code
- * result_cb(result_name, iothub_uri, device_id, client), once, from
- * dowork(); status_cb(status_name, client) with "connected",
- * "registering", "assigning", "assigned", "error", "hub_not_specified".
- * The trailing client argument is an addition to the seed's signature. */
-static int l_register_device(lua_State *L)
+/* A C function that starts a run: Register_Device and its siblings. */
+typedef PROV_DEVICE_RESULT (*start_fn)(
+    PROV_DEVICE_LL_HANDLE, PROV_DEVICE_CLIENT_REGISTER_DEVICE_CALLBACK, void *,
+    PROV_DEVICE_CLIENT_REGISTER_STATUS_CALLBACK, void *);
+
+static int start_run(lua_State *L, start_fn start)
 {
     lclient *c = check_open(L);
     int rref, sref;
@@ -441,8 +448,7 @@ static int l_register_device(lua_State *L)
     sref = lua_isnil(L, 3) ? (lua_pop(L, 1), LUA_NOREF)
                            : luaL_ref(L, LUA_REGISTRYINDEX);
     rref = luaL_ref(L, LUA_REGISTRYINDEX);
-    r = Prov_Device_LL_Register_Device(c->h, on_register, c,
-                                       on_status, c);
+    r = start(c->h, on_register, c, on_status, c);
     if (r != PROV_DEVICE_RESULT_OK) {
         /* Possibly still registering: the old refs stay in use. */
         luaL_unref(L, LUA_REGISTRYINDEX, rref);
@@ -456,6 +462,30 @@ static int l_register_device(lua_State *L)
     c->state = ST_REGISTERING;
     lua_pushboolean(L, 1);
     return 1;
+}
+
+/* client:register_device(result_cb [, status_cb]) -> true | nil, msg, code
+ * result_cb(result_name, iothub_uri, device_id, client), once, from
+ * dowork(); status_cb(status_name, client) with "connected",
+ * "registering", "assigning", "assigned", "error", "hub_not_specified".
+ * The trailing client argument is an addition to the C API's signature. */
+static int l_register_device(lua_State *L)
+{
+    return start_run(L, Prov_Device_LL_Register_Device);
+}
+
+/* client:lookup_device(result_cb [, status_cb]): as register_device, for
+ * the device registration status lookup. */
+static int l_lookup_device(lua_State *L)
+{
+    return start_run(L, Prov_Device_LL_Lookup_Device);
+}
+
+/* client:cached_assignment(result_cb [, status_cb]): as register_device,
+ * answered from the assignment cache only; nil, msg, code on a miss. */
+static int l_cached_assignment(lua_State *L)
+{
+    return start_run(L, Prov_Device_LL_Cached_Assignment);
 }
 
 /* client:dowork() -> true. Never blocks. Re-raises (after DoWork has
@@ -492,30 +522,119 @@ static int l_dowork(lua_State *L)
     return 1;
 }
 
-/* Option value converters, by the C type the header documents. */
-typedef enum { OPT_STRING, OPT_BOOL, OPT_U8, OPT_U32, OPT_PROXY } opt_type;
-
+/* The options and how their values are passed, from the one list. */
 static const struct {
     const char *name;
-    opt_type type;
+    prov_option_type type;
+    const char *key; /* dps.new key mapping to it one to one, or NULL */
+    double min, max;
 } options[] = {
-    { OPTION_TRUSTED_CERT, OPT_STRING },
-    { OPTION_HTTP_PROXY, OPT_PROXY },
-    { PROV_OPTION_LOG_TRACE, OPT_BOOL },
-    { PROV_OPTION_TIMEOUT, OPT_U8 },
-    { PROV_REGISTRATION_ID, OPT_STRING },
-    { OPTION_X509_CERT, OPT_STRING },
-    { OPTION_X509_PRIVATE_KEY, OPT_STRING },
-    { PROV_OPTION_SYMMETRIC_KEY, OPT_STRING },
-    { PROV_OPTION_GROUP_KEY, OPT_STRING },
-    { PROV_OPTION_X509_KEY_PASSWORD, OPT_STRING },
-    { PROV_OPTION_TPM_TCTI, OPT_STRING },
-    { PROV_OPTION_DEADLINE, OPT_U32 },
-    { PROV_OPTION_SAS_LIFETIME, OPT_U32 },
-    { PROV_OPTION_API_VERSION, OPT_STRING },
-    { PROV_OPTION_MAX_RETRIES, OPT_U32 },
-    { PROV_OPTION_INSECURE_SKIP_VERIFY, OPT_BOOL },
+#define LUA_OPTION(name, type, field, key, min, max) \
+    {name, type, key, min, max},
+    PROV_OPTION_LIST(LUA_OPTION)
+#undef LUA_OPTION
 };
+
+/* The C type of the value SetOption takes, as the header spells it. */
+static const char *option_c_type(prov_option_type t)
+{
+    switch (t) {
+    case PROV_OPT_BOOL:
+        return "bool*";
+    case PROV_OPT_U8:
+        return "uint8_t*";
+    case PROV_OPT_U32:
+        return "uint32_t*";
+    case PROV_OPT_PROXY:
+        return "HTTP_PROXY_OPTIONS*";
+    default:
+        return "const char*";
+    }
+}
+
+/* A whole number as an integer where the Lua has them (5.3+). */
+static void push_whole(lua_State *L, double v)
+{
+#if LUA_VERSION_NUM >= 503
+    lua_pushinteger(L, (lua_Integer)v);
+#else
+    lua_pushnumber(L, (lua_Number)v);
+#endif
+}
+
+static const char *range_text(double min, double max, char *buf, size_t len)
+{
+    snprintf(buf, len, "%.0f..%.0f", min, max);
+    return buf;
+}
+
+static const char *option_type_name(prov_option_type t)
+{
+    switch (t) {
+    case PROV_OPT_BOOL:
+        return "boolean";
+    case PROV_OPT_U8:
+    case PROV_OPT_U32:
+        return "integer";
+    case PROV_OPT_PROXY:
+        return "proxy";
+    default:
+        return "string";
+    }
+}
+
+/* core.options() -> { {name=, type=, c_type=, key=, min=, max=, secret=,
+ * nonempty=, rule=}, ... }: every option set_option takes, in the order of
+ * the list; type is "string", "boolean", "integer" or "proxy", c_type the
+ * C value type of Prov_Device_LL_SetOption; key is the dps.new key that
+ * maps to it one to one (absent when the Lua layer composes it); min and
+ * max bound integers; secret marks values that are wiped; nonempty marks
+ * strings that must not be ""; rule names a format the value must have
+ * ("registration_id", "base64_key": core.check_key). */
+static int l_options(lua_State *L)
+{
+    size_t i, n = sizeof(options) / sizeof(options[0]);
+
+    lua_createtable(L, (int)n, 0);
+    for (i = 0; i < n; i++) {
+        lua_createtable(L, 0, 8);
+        lua_pushstring(L, options[i].name);
+        lua_setfield(L, -2, "name");
+        lua_pushstring(L, option_type_name(options[i].type));
+        lua_setfield(L, -2, "type");
+        lua_pushstring(L, option_c_type(options[i].type));
+        lua_setfield(L, -2, "c_type");
+        if (options[i].key) {
+            lua_pushstring(L, options[i].key);
+            lua_setfield(L, -2, "key");
+        }
+        if (options[i].type == PROV_OPT_U8 || options[i].type == PROV_OPT_U32) {
+            push_whole(L, options[i].min);
+            lua_setfield(L, -2, "min");
+            push_whole(L, options[i].max);
+            lua_setfield(L, -2, "max");
+        }
+        lua_pushboolean(L, options[i].type == PROV_OPT_SECRET ||
+                               options[i].type == PROV_OPT_KEY);
+        lua_setfield(L, -2, "secret");
+        if (options[i].type == PROV_OPT_NONEMPTY ||
+            options[i].type == PROV_OPT_REG_ID ||
+            options[i].type == PROV_OPT_KEY) {
+            lua_pushboolean(L, 1);
+            lua_setfield(L, -2, "nonempty");
+        }
+        if (options[i].type == PROV_OPT_REG_ID) {
+            lua_pushliteral(L, "registration_id");
+            lua_setfield(L, -2, "rule");
+        }
+        if (options[i].type == PROV_OPT_KEY) {
+            lua_pushliteral(L, "base64_key");
+            lua_setfield(L, -2, "rule");
+        }
+        lua_rawseti(L, -2, (int)i + 1);
+    }
+    return 1;
+}
 
 static const char *proxy_string(lua_State *L, const char *key, int required)
 {
@@ -580,41 +699,47 @@ static int l_set_option(lua_State *L)
     uint8_t u8;
     uint32_t u32;
     double n = 0;
+    char range[48];
     const void *value = NULL;
 
     if (i < 0)
         return luaL_argerror(L, 2, lua_pushfstring(L, "unknown option '%s'",
                                                    name));
     switch (options[i].type) {
-    case OPT_STRING:
-        value = check_cstring(L, 3, lua_pushfstring(L, "option '%s'", name));
-        break;
-    case OPT_BOOL:
+    case PROV_OPT_BOOL:
         if (!lua_isboolean(L, 3))
             return luaL_argerror(L, 3, lua_pushfstring(L, "option '%s' "
                                  "expects a boolean", name));
         b = lua_toboolean(L, 3) != 0;
         value = &b;
         break;
-    case OPT_U8:
-        if (!get_integer(L, 3, 0, UINT8_MAX, &n))
-            return luaL_argerror(L, 3, lua_pushfstring(L, "option '%s' "
-                                 "expects an integer 0..255", name));
-        u8 = (uint8_t)n;
-        value = &u8;
+    case PROV_OPT_U8:
+    case PROV_OPT_U32:
+        if (!get_integer(L, 3, options[i].min, options[i].max, &n)) {
+            const char *msg =
+                lua_pushfstring(L, "option '%s' expects an integer %s", name,
+                                range_text(options[i].min, options[i].max,
+                                           range, sizeof range));
+            return luaL_argerror(L, 3, msg);
+        }
+        if (options[i].type == PROV_OPT_U8) {
+            u8 = (uint8_t)n;
+            value = &u8;
+        } else {
+            u32 = (uint32_t)n;
+            value = &u32;
+        }
         break;
-    case OPT_U32:
-        if (!get_integer(L, 3, 0, UINT32_MAX, &n))
-            return luaL_argerror(L, 3, lua_pushfstring(L, "option '%s' "
-                                 "expects an integer 0..4294967295", name));
-        u32 = (uint32_t)n;
-        value = &u32;
-        break;
-    case OPT_PROXY:
+    case PROV_OPT_PROXY:
         if (!lua_isnoneornil(L, 3)) {
             check_proxy(L, &proxy);
             value = &proxy;
         }
+        break;
+    default: /* the string types; nil clears */
+        if (!lua_isnoneornil(L, 3))
+            value =
+                check_cstring(L, 3, lua_pushfstring(L, "option '%s'", name));
         break;
     }
     return push_result(L, c, Prov_Device_LL_SetOption(c->h, name, value));
@@ -846,7 +971,7 @@ static int l_last_error(lua_State *L)
 {
     const PROV_DEVICE_ERROR_INFO *e = Prov_Device_LL_Get_Error(check_open(L)->h);
 
-    lua_createtable(L, 0, 6);
+    lua_createtable(L, 0, 8);
     if (e == NULL)
         return 1;
     lua_pushstring(L, Prov_Device_LL_Result_Name(e->result));
@@ -923,8 +1048,33 @@ static int l_hub_sas_token(lua_State *L)
     return 1;
 }
 
+/* client:issued_certificate() -> PEM chain (leaf first) | nil */
+static int l_issued_certificate(lua_State *L)
+{
+    push_string_or_nil(L,
+                       Prov_Device_LL_Get_Issued_Certificate(check_open(L)->h));
+    return 1;
+}
+
+/* client:is_cached() -> whether the last result came from the cache */
+static int l_is_cached(lua_State *L)
+{
+    lua_pushboolean(L, Prov_Device_LL_Is_Cached_Assignment(check_open(L)->h));
+    return 1;
+}
+
+/* client:forget_assignment() -> true | nil, msg, code */
+static int l_forget_assignment(lua_State *L)
+{
+    lclient *c = check_open(L);
+
+    return push_result(L, c, Prov_Device_LL_Forget_Assignment(c->h));
+}
+
 /* ---- registration ----------------------------------------------------- */
 
+/* Name tables in the binding's own layout. */
+/* clang-format off */
 static const luaL_Reg methods[] = {
     { "register_device", l_register_device },
     { "dowork", l_dowork },
@@ -942,6 +1092,11 @@ static const luaL_Reg methods[] = {
     { "registration_id", l_registration_id },
     { "hub_sas_token", l_hub_sas_token },
     { "hub_connection_string", l_hub_connection_string },
+    { "lookup_device", l_lookup_device },
+    { "cached_assignment", l_cached_assignment },
+    { "issued_certificate", l_issued_certificate },
+    { "is_cached", l_is_cached },
+    { "forget_assignment", l_forget_assignment },
     { NULL, NULL }
 };
 
@@ -998,8 +1153,10 @@ static const luaL_Reg functions[] = {
     { "version", l_version },
     { "result_name", l_result_name },
     { "tpm_available", l_tpm_available },
+    { "options", l_options },
     { NULL, NULL }
 };
+/* clang-format on */
 
 int luaopen_dps_core(lua_State *L);
 
@@ -1013,7 +1170,10 @@ int luaopen_dps_core(lua_State *L)
     lua_pop(L, 1);
 
     luaL_newlib(L, functions);
+    dps_lua_json_open(L);
     lua_pushliteral(L, DPS_CLIENT_VERSION);
     lua_setfield(L, -2, "VERSION");
+    dps_lua_group_open(L);
+    lua_setfield(L, -2, "group");
     return 1;
 }

@@ -1,15 +1,18 @@
 /*
  * The handle behind PROV_DEVICE_LL_HANDLE, shared by the files that
  * implement the public API (prov_device_ll_client.c, prov_options.c,
- * prov_attest.c). Not installed.
+ * prov_certs.c, prov_cache.c) and its error info (prov_error.c). The
+ * parts it is built from (prov_sm, prov_attest, dps_http) have their own
+ * state and never see it. Not installed.
  */
 #ifndef PROV_CLIENT_PRIVATE_H
 #define PROV_CLIENT_PRIVATE_H
 
 #include "dps_http.h"
-#include "dps_tpm.h"
+#include "prov_attest.h"
 #include "prov_device_ll_client.h"
 #include "prov_sm.h"
+#include "prov_values.h"
 
 /* What SetOption stored; copied strings, secrets wiped on free. */
 typedef struct {
@@ -26,6 +29,8 @@ typedef struct {
     char *group_key;
     char *tpm_tcti;
     char *api_version;
+    char *csr_key_path;         /* certificate request: operational key */
+    char *cache_path;           /* assignment cache file */
     uint8_t request_timeout_s;  /* 0 = default */
     uint32_t deadline_s;
     uint32_t sas_lifetime_s;
@@ -33,29 +38,6 @@ typedef struct {
     bool logtrace;
     bool insecure_skip_verify;
 } prov_settings;
-
-typedef enum {
-    PROV_ATTEST_NONE,
-    PROV_ATTEST_SYMMETRIC_KEY,
-    PROV_ATTEST_X509,
-    PROV_ATTEST_TPM
-} prov_attest_kind;
-
-/* Attestation state of one registration. */
-typedef struct {
-    prov_attest_kind kind;
-    char *registration_id;    /* in use */
-    uint8_t *key;             /* symmetric: device key bytes */
-    size_t key_len;
-    char *device_key_b64;     /* symmetric: for the connection string */
-    dps_tpm *tpm;             /* TPM: open while the handle lives */
-    char *ek_b64;
-    char *srk_b64;
-    bool tpm_key_ready;       /* identity key imported: can sign */
-    char *key_name;           /* skn of our SAS tokens */
-    char *sas_token;          /* current token and when it expires */
-    int64_t sas_expiry;
-} prov_attest;
 
 struct PROV_INSTANCE_INFO_TAG {
     char *base_url;           /* "https://host[:port]" */
@@ -66,6 +48,10 @@ struct PROV_INSTANCE_INFO_TAG {
     prov_sm sm;
     prov_attest attest;
     dps_http *http;
+    struct prov_group *group; /* NULL: the handle drives itself */
+    struct PROV_INSTANCE_INFO_TAG *group_prev, *group_next;
+    int64_t group_due_ms; /* when its DoWork is next due (cached) */
+    bool group_due_stale; /* the cache must be read afresh */
     char *register_body;
     bool running;             /* Register_Device .. callback */
     bool connected_reported;
@@ -79,35 +65,52 @@ struct PROV_INSTANCE_INFO_TAG {
     bool destroy_pending;
 
     char *connection_string;
+    /* Certificates from DPS, lookup, cache (prov_certs.c, prov_cache.c). */
+    char *csr_b64;            /* the CSR of this registration, or NULL */
+    char *issued_certificate; /* PEM chain, leaf first */
+    bool expect_certificate;  /* the result must carry an issued chain */
+    bool lookup;              /* this run is a status lookup */
+    bool from_cache;          /* this result came from the cache */
     PROV_DEVICE_ERROR_INFO error;
     char error_message[320];
     char error_tracking_id[64];
 };
 
-/* Records a failure in the handle's error info and returns result. */
+/* prov_error.c: records a failure in the handle's error info, every
+ * configured secret masked, and returns result. */
 PROV_DEVICE_RESULT prov_fail(PROV_DEVICE_LL_HANDLE h, PROV_DEVICE_RESULT result,
                              const char *message);
-void prov_free_secret(char *s);
-bool prov_valid_registration_id(const char *id);
-/* Non-empty strict Base64, as symmetric and group keys must be. */
-bool prov_valid_key(const char *b64);
+/* Empties the handle's error info. */
+void prov_clear_error(PROV_DEVICE_LL_HANDLE h);
 
-/* prov_attest.c */
-PROV_DEVICE_RESULT prov_attest_prepare(PROV_DEVICE_LL_HANDLE h,
-                                       int64_t now_s);
-void prov_attest_clear(prov_attest *a, bool close_tpm);
-/* The Authorization header value for the next request, renewed before
- * expiry; NULL (and OK) when the attestation sends none (X.509, TPM
- * before the challenge). */
-PROV_DEVICE_RESULT prov_attest_authorization(PROV_DEVICE_LL_HANDLE h,
-                                             int64_t now_s, const char **out);
-PROV_DEVICE_RESULT prov_attest_challenge(PROV_DEVICE_LL_HANDLE h,
-                                         const char *blob_b64,
-                                         const char *key_name);
-PROV_DEVICE_RESULT prov_attest_hub_key(PROV_DEVICE_LL_HANDLE h,
-                                       const char *blob_b64);
-PROV_DEVICE_RESULT prov_attest_sas(PROV_DEVICE_LL_HANDLE h,
-                                   const char *resource, int64_t expiry,
-                                   const char *key_name, char **token);
+/* prov_certs.c: certificate requests and the status lookup. */
+/* Before a run: with a certificate request (and not a lookup), makes
+ * sure of the key, builds the CSR and adds it to h->register_body. */
+PROV_DEVICE_RESULT prov_certs_prepare(PROV_DEVICE_LL_HANDLE h);
+/* The api-version of this run's requests. */
+const char *prov_certs_api_version(PROV_DEVICE_LL_HANDLE h,
+                                   const char *default_version);
+/* After an assignment that must carry a certificate: checks the issued
+ * chain (from the registration state) and keeps it as PEM. */
+PROV_DEVICE_RESULT prov_certs_take_chain(PROV_DEVICE_LL_HANDLE h);
+/* After a failure: a 400 to a certificate request says what was refused. */
+void prov_certs_explain_refusal(PROV_DEVICE_LL_HANDLE h);
+void prov_certs_clear(PROV_DEVICE_LL_HANDLE h);
+/* The PEM chain in a registration state, checked against the key at
+ * key_path and cn (and validity at now_s); NULL with err on failure. */
+char *prov_certs_chain_pem(const char *state_json, const char *key_path,
+                           const char *cn, int64_t now_s, char *err,
+                           size_t errlen);
+/* The lookup request: path without "/register" (in place), and its bare
+ * DeviceRegistrationResult answer wrapped as an operation status. */
+void prov_lookup_path(char *register_path);
+char *prov_lookup_wrap(const char *body, size_t len);
+
+/* prov_cache.c: the assignment cache. */
+/* On a valid cache entry, feeds it to the state machine (just started)
+ * as the service's answer and returns true. */
+bool prov_cache_answer(PROV_DEVICE_LL_HANDLE h, uint64_t now_ms);
+/* Writes the assignment just received; failures are traced only. */
+void prov_cache_store(PROV_DEVICE_LL_HANDLE h);
 
 #endif

@@ -12,7 +12,9 @@
 #include <time.h>
 
 #include "dps_crypto.h"
+#include "dps_pem_input.h"
 #include "prov_endpoint.h"
+#include "prov_group.h"
 #include "prov_json.h"
 
 /* The build date: a clock before it cannot be right (routers without an
@@ -27,7 +29,7 @@
 #define DEFAULT_DEADLINE_S 300
 #define DEFAULT_SAS_LIFETIME_S 3600
 #define DEFAULT_MAX_RETRIES 10
-/* The service's own message limit is 96 KB (PROTOCOL.md §4.3). */
+/* The service's own message limit is 96 KB (docs/protocol.md §4.3). */
 #define MAX_RESPONSE_BODY (128 * 1024)
 
 struct PROV_DEVICE_TRANSPORT_PROVIDER_TAG {
@@ -64,26 +66,6 @@ static uint64_t monotonic_ms(void)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-static void clear_error(PROV_DEVICE_LL_HANDLE h)
-{
-    h->error_message[0] = h->error_tracking_id[0] = '\0';
-    h->error.result = PROV_DEVICE_RESULT_OK;
-    h->error.message = h->error_message;
-    h->error.tracking_id = h->error_tracking_id;
-    h->error.http_status = 0;
-    h->error.service_error_code = 0;
-    h->error.transport_code = 0;
-}
-
-PROV_DEVICE_RESULT prov_fail(PROV_DEVICE_LL_HANDLE h, PROV_DEVICE_RESULT result,
-                             const char *message)
-{
-    clear_error(h);
-    h->error.result = result;
-    snprintf(h->error_message, sizeof(h->error_message), "%s", message);
-    return result;
-}
-
 PROV_DEVICE_LL_HANDLE Prov_Device_LL_Create(const char *uri,
     const char *scope_id, PROV_DEVICE_TRANSPORT_PROVIDER_FUNCTION protocol)
 {
@@ -109,7 +91,7 @@ PROV_DEVICE_LL_HANDLE Prov_Device_LL_Create(const char *uri,
     h->settings.max_retries = DEFAULT_MAX_RETRIES;
     prov_sm_config_defaults(&cfg);
     prov_sm_init(&h->sm, &cfg);
-    clear_error(h);
+    prov_clear_error(h);
     return h;
 }
 
@@ -118,23 +100,29 @@ static void free_handle(PROV_DEVICE_LL_HANDLE h)
     prov_settings *s = &h->settings;
 
     dps_http_destroy(h->http);
+    if (h->group && h->running)
+        prov_group_member_changed(h->group, h, -1);
+    prov_group_unlink(h->group, h);
     prov_sm_reset(&h->sm);
     prov_attest_clear(&h->attest, true);
     free(h->register_body);
     free(h->payload_json);
-    prov_free_secret(h->connection_string);
+    dps_free_secret(h->connection_string);
     free(s->registration_id);
     free(s->trusted_certs);
     free(s->proxy_host);
-    prov_free_secret(s->proxy_user);
-    prov_free_secret(s->proxy_password);
+    dps_free_secret(s->proxy_user);
+    dps_free_secret(s->proxy_password);
     free(s->x509_cert);
-    prov_free_secret(s->x509_key);
-    prov_free_secret(s->x509_key_password);
-    prov_free_secret(s->symmetric_key);
-    prov_free_secret(s->group_key);
+    dps_free_secret(s->x509_key);
+    dps_free_secret(s->x509_key_password);
+    dps_free_secret(s->symmetric_key);
+    dps_free_secret(s->group_key);
     free(s->tpm_tcti);
     free(s->api_version);
+    free(s->csr_key_path);
+    free(s->cache_path);
+    prov_certs_clear(h);
     free(h->base_url);
     free(h->scope_id);
     free(h);
@@ -183,9 +171,46 @@ static PROV_DEVICE_RESULT make_transport(PROV_DEVICE_LL_HANDLE h)
                                       : DEFAULT_REQUEST_TIMEOUT_S);
     cfg.max_body = MAX_RESPONSE_BODY;
     cfg.trace = s->logtrace ? trace_to_stderr : NULL;
+    cfg.pool = h->group ? h->group->pool : NULL;
     h->http = dps_http_create(&cfg, err, sizeof(err));
     return h->http ? PROV_DEVICE_RESULT_OK
                    : prov_fail(h, PROV_DEVICE_RESULT_MEMORY, err);
+}
+
+/* Readies the attestation the options chose; failures land in the
+ * handle's error info. */
+static PROV_DEVICE_RESULT prepare_attestation(PROV_DEVICE_LL_HANDLE h,
+                                              int64_t now_s)
+{
+    const prov_settings *s = &h->settings;
+    prov_attest_settings as;
+    char err[256];
+    PROV_DEVICE_RESULT r;
+
+    memset(&as, 0, sizeof(as));
+    as.registration_id = s->registration_id;
+    as.symmetric_key = s->symmetric_key;
+    as.group_key = s->group_key;
+    as.x509_cert = s->x509_cert;
+    as.x509_key = s->x509_key;
+    as.x509_key_password = s->x509_key_password;
+    as.tpm_tcti = s->tpm_tcti;
+    r = prov_attest_prepare(&h->attest, &as, now_s, err, sizeof(err));
+    return r == PROV_DEVICE_RESULT_OK ? r : prov_fail(h, r, err);
+}
+
+/* A CA bundle libcurl cannot open would be quoted in its error buffer,
+ * whatever the text was: refuse it first, showing it only when it is
+ * safely a path. */
+static PROV_DEVICE_RESULT check_trusted_certs(PROV_DEVICE_LL_HANDLE h)
+{
+    char err[320];
+
+    if (!h->settings.trusted_certs ||
+        dps_pem_check_source(h->settings.trusted_certs, "trusted_certs", err,
+                             sizeof(err)) == 0)
+        return PROV_DEVICE_RESULT_OK;
+    return prov_fail(h, PROV_DEVICE_RESULT_TRANSPORT, err);
 }
 
 static void reset_registration(PROV_DEVICE_LL_HANDLE h)
@@ -194,7 +219,7 @@ static void reset_registration(PROV_DEVICE_LL_HANDLE h)
 
     free(h->register_body);
     h->register_body = NULL;
-    prov_free_secret(h->connection_string);
+    dps_free_secret(h->connection_string);
     h->connection_string = NULL;
     h->connected_reported = h->assigning_reported = false;
     prov_sm_reset(&h->sm);
@@ -208,13 +233,22 @@ static void reset_registration(PROV_DEVICE_LL_HANDLE h)
     prov_sm_init(&h->sm, &cfg);
 }
 
-PROV_DEVICE_RESULT Prov_Device_LL_Register_Device(PROV_DEVICE_LL_HANDLE h,
+/* What start_run does: register (cache first), look up, or answer from
+ * the cache only. */
+typedef enum { RUN_REGISTER, RUN_LOOKUP, RUN_CACHE_ONLY } run_kind;
+
+/* Register_Device, Lookup_Device, Cached_Assignment: one run of the
+ * state machine. */
+static PROV_DEVICE_RESULT start_run(
+    PROV_DEVICE_LL_HANDLE h, run_kind kind,
     PROV_DEVICE_CLIENT_REGISTER_DEVICE_CALLBACK register_callback,
     void *user_context, PROV_DEVICE_CLIENT_REGISTER_STATUS_CALLBACK status_cb,
     void *status_ctx)
 {
     int64_t now_s = (int64_t)time(NULL);
+    uint64_t now_ms;
     PROV_DEVICE_RESULT r;
+    bool lookup = kind == RUN_LOOKUP;
 
     /* SRS_PROV_CLIENT_07_007: NULL handle or callback. */
     if (!h)
@@ -225,33 +259,88 @@ PROV_DEVICE_RESULT Prov_Device_LL_Register_Device(PROV_DEVICE_LL_HANDLE h,
     if (h->running)
         return prov_fail(h, PROV_DEVICE_RESULT_INVALID_STATE,
                          "a registration is already running");
-    clear_error(h);
+    prov_clear_error(h);
     if (now_s < DPS_BUILD_EPOCH)
         return prov_fail(h, PROV_DEVICE_RESULT_ERROR,
                          "the system clock is not set (it is earlier than "
                          "this build); SAS tokens and TLS certificates "
                          "would be rejected. Wait for NTP to sync.");
-    r = prov_attest_prepare(h, now_s);
+    r = prepare_attestation(h, now_s);
     if (r != PROV_DEVICE_RESULT_OK)
         return r;
+    if (lookup && h->attest.kind == PROV_ATTEST_TPM)
+        return prov_fail(h, PROV_DEVICE_RESULT_ERROR,
+                         "the status lookup is not available with TPM "
+                         "attestation (DPS authenticates a TPM only through "
+                         "a registration's challenge); use the assignment "
+                         "cache");
     reset_registration(h);
-    h->register_body = prov_json_register_body(h->attest.registration_id,
-                                               h->attest.ek_b64,
-                                               h->attest.srk_b64,
-                                               h->payload_json);
+    prov_certs_clear(h);
+    h->lookup = lookup;
+    /* A lookup's body is the DeviceRegistration without the payload. */
+    h->register_body = prov_json_register_body(
+        h->attest.registration_id, h->attest.ek_b64, h->attest.srk_b64,
+        lookup ? NULL : h->payload_json);
     if (!h->register_body)
         return prov_fail(h, PROV_DEVICE_RESULT_MEMORY, "out of memory");
+    r = check_trusted_certs(h);
+    if (r != PROV_DEVICE_RESULT_OK)
+        return r;
     r = make_transport(h);
     if (r != PROV_DEVICE_RESULT_OK)
         return r;
+    /* A cached assignment answers at once; else, with a certificate
+     * request, the CSR goes into the body. */
+    now_ms = monotonic_ms();
+    prov_sm_start(&h->sm, now_ms);
+    if (!prov_cache_answer(h, now_ms)) {
+        if (kind == RUN_CACHE_ONLY)
+            return prov_fail(h, PROV_DEVICE_RESULT_ERROR,
+                             h->settings.cache_path
+                                 ? "no valid cached assignment"
+                                 : "no assignment cache is configured");
+        if ((r = prov_certs_prepare(h)) != PROV_DEVICE_RESULT_OK)
+            return r;
+    }
     h->register_cb = register_callback;
     h->register_ctx = user_context;
     h->status_cb = status_cb;
     h->status_ctx = status_ctx;
     h->running = true;
+    if (h->group)
+        prov_group_member_changed(h->group, h, +1);
     /* SRS_PROV_CLIENT_07_008: the register request goes out in DoWork. */
-    prov_sm_start(&h->sm, monotonic_ms());
     return PROV_DEVICE_RESULT_OK;
+}
+
+PROV_DEVICE_RESULT Prov_Device_LL_Register_Device(
+    PROV_DEVICE_LL_HANDLE h,
+    PROV_DEVICE_CLIENT_REGISTER_DEVICE_CALLBACK register_callback,
+    void *user_context, PROV_DEVICE_CLIENT_REGISTER_STATUS_CALLBACK status_cb,
+    void *status_ctx)
+{
+    return start_run(h, RUN_REGISTER, register_callback, user_context,
+                     status_cb, status_ctx);
+}
+
+PROV_DEVICE_RESULT Prov_Device_LL_Lookup_Device(
+    PROV_DEVICE_LL_HANDLE h,
+    PROV_DEVICE_CLIENT_REGISTER_DEVICE_CALLBACK register_callback,
+    void *user_context, PROV_DEVICE_CLIENT_REGISTER_STATUS_CALLBACK status_cb,
+    void *status_ctx)
+{
+    return start_run(h, RUN_LOOKUP, register_callback, user_context, status_cb,
+                     status_ctx);
+}
+
+PROV_DEVICE_RESULT Prov_Device_LL_Cached_Assignment(
+    PROV_DEVICE_LL_HANDLE h,
+    PROV_DEVICE_CLIENT_REGISTER_DEVICE_CALLBACK register_callback,
+    void *user_context, PROV_DEVICE_CLIENT_REGISTER_STATUS_CALLBACK status_cb,
+    void *status_ctx)
+{
+    return start_run(h, RUN_CACHE_ONLY, register_callback, user_context,
+                     status_cb, status_ctx);
 }
 
 /* Calls the status callback; returns false if the handle was destroyed
@@ -270,24 +359,26 @@ static bool report_status(PROV_DEVICE_LL_HANDLE h, PROV_DEVICE_REG_STATUS st)
     return true;
 }
 
-static const char *request_method(prov_request_kind kind)
+static const char *request_method(PROV_DEVICE_LL_HANDLE h,
+                                  prov_request_kind kind)
 {
-    return kind == PROV_REQ_REGISTER ? "PUT" : "GET";
+    if (kind != PROV_REQ_REGISTER)
+        return "GET";
+    return h->lookup ? "POST" : "PUT";
 }
 
-/* A request that could not even start: the state machine only takes a
- * failure for a request in flight, so it is marked sent first (else the
- * failure is dropped and the request resent at once, in a busy loop
- * until the deadline). */
-static void fail_to_send(PROV_DEVICE_LL_HANDLE h, uint64_t now,
-                         PROV_DEVICE_RESULT result, const char *message)
+/* A request that fails before it leaves (no key, a TLS option the
+ * backend refuses, no memory) ends the registration with result. The
+ * state machine takes failures only of a request in flight, so it is
+ * told of the send first; otherwise it would ask for the same request
+ * again at once, and again, until the deadline. */
+static void fail_before_send(PROV_DEVICE_LL_HANDLE h, uint64_t now,
+                             PROV_DEVICE_RESULT result, const char *message)
 {
     prov_sm_sent(&h->sm, now);
     prov_sm_on_network_error(&h->sm, now, false, result, 0, message);
 }
 
-/* Sends the request the state machine asked for. A failure to even
- * start it (bad TLS settings, signing failure) ends the registration. */
 static void send_request(PROV_DEVICE_LL_HANDLE h, prov_request_kind kind,
                          uint64_t now)
 {
@@ -299,16 +390,17 @@ static void send_request(PROV_DEVICE_LL_HANDLE h, prov_request_kind kind,
     int started;
     PROV_DEVICE_RESULT r;
 
-    r = prov_attest_authorization(h, (int64_t)time(NULL), &auth);
+    r = prov_attest_authorization(&h->attest, h->scope_id,
+                                  h->settings.sas_lifetime_s,
+                                  (int64_t)time(NULL), &auth, err, sizeof(err));
     if (r != PROV_DEVICE_RESULT_OK) {
-        fail_to_send(h, now, r, h->error_message);
+        fail_before_send(h, now, r, err);
         return;
     }
-    path = prov_sm_request_path(&h->sm, h->scope_id,
-                                h->attest.registration_id,
-                                h->settings.api_version
-                                ? h->settings.api_version
-                                : DEFAULT_API_VERSION);
+    path = prov_sm_request_path(&h->sm, h->scope_id, h->attest.registration_id,
+                                prov_certs_api_version(h, DEFAULT_API_VERSION));
+    if (path && h->lookup && kind == PROV_REQ_REGISTER)
+        prov_lookup_path(path);
     if (path && (url = malloc(strlen(h->base_url) + strlen(path) + 1))) {
         memcpy(url, h->base_url, strlen(h->base_url));
         memcpy(url + strlen(h->base_url), path, strlen(path) + 1);
@@ -321,22 +413,21 @@ static void send_request(PROV_DEVICE_LL_HANDLE h, prov_request_kind kind,
         headers[n++] = auth_header;
     headers[n] = NULL;
     if (!url || (auth && !auth_header)) {
-        fail_to_send(h, now, PROV_DEVICE_RESULT_MEMORY, "out of memory");
-    } else if ((started = dps_http_start(h->http, request_method(kind), url,
-                                         headers,
-                                         kind == PROV_REQ_REGISTER
-                                             ? h->register_body : NULL,
-                                         err, sizeof(err))) != 0) {
-        fail_to_send(h, now,
-                     started == -2 ? PROV_DEVICE_RESULT_MEMORY
-                                   : PROV_DEVICE_RESULT_KEY_ERROR,
-                     err);
+        fail_before_send(h, now, PROV_DEVICE_RESULT_MEMORY, "out of memory");
+    } else if ((started = dps_http_start(
+                    h->http, request_method(h, kind), url, headers,
+                    kind == PROV_REQ_REGISTER ? h->register_body : NULL, err,
+                    sizeof(err))) != 0) {
+        fail_before_send(h, now,
+                         started == -2 ? PROV_DEVICE_RESULT_MEMORY
+                                       : PROV_DEVICE_RESULT_KEY_ERROR,
+                         err);
     } else {
         prov_sm_sent(&h->sm, now);
     }
     free(path);
     free(url);
-    prov_free_secret(auth_header);
+    dps_free_secret(auth_header);
 }
 
 static void take_response(PROV_DEVICE_LL_HANDLE h, dps_http_response *resp,
@@ -347,21 +438,26 @@ static void take_response(PROV_DEVICE_LL_HANDLE h, dps_http_response *resp,
                                  resp->curl_code, resp->message);
     } else {
         prov_sm_response r;
+        /* A lookup answers with a bare registration result. */
+        char *wrapped = h->lookup && resp->status >= 200 && resp->status <= 299
+                            ? prov_lookup_wrap(resp->body, resp->body_len)
+                            : NULL;
         r.status = resp->status;
-        r.retry_after = resp->retry_after;
-        r.date = resp->date;
-        r.body = resp->body;
-        r.body_len = resp->body_len;
-        r.wall_time_s = (int64_t)time(NULL);
+        r.retry_after_s = resp->retry_after_s;
+        r.body = wrapped ? wrapped : resp->body;
+        r.body_len = wrapped ? strlen(wrapped) : resp->body_len;
         prov_sm_on_response(&h->sm, now, &r);
+        free(wrapped);
     }
 }
 
 static void run_challenge(PROV_DEVICE_LL_HANDLE h, uint64_t now)
 {
-    PROV_DEVICE_RESULT r = prov_attest_challenge(
-        h, h->sm.result.challenge_b64, h->sm.result.key_name);
-    prov_sm_challenge_done(&h->sm, now, r, h->error_message);
+    char err[256];
+    PROV_DEVICE_RESULT r =
+        prov_attest_challenge(&h->attest, h->sm.result.challenge_b64,
+                              h->sm.result.key_name, err, sizeof(err));
+    prov_sm_challenge_done(&h->sm, now, r, err);
 }
 
 static void make_connection_string(PROV_DEVICE_LL_HANDLE h)
@@ -403,19 +499,30 @@ static bool finish(PROV_DEVICE_LL_HANDLE h)
     dps_http_abort(h->http);
     dps_http_close_idle(h->http);
     if (h->sm.state == PROV_SM_ASSIGNED) {
-        if (h->sm.result.hub_key_b64 && h->attest.kind == PROV_ATTEST_TPM)
-            result = prov_attest_hub_key(h, h->sm.result.hub_key_b64);
+        if (h->sm.result.hub_key_b64 && h->attest.kind == PROV_ATTEST_TPM) {
+            char err[256];
+            result = prov_attest_hub_key(&h->attest, h->sm.result.hub_key_b64,
+                                         err, sizeof(err));
+            if (result != PROV_DEVICE_RESULT_OK)
+                prov_fail(h, result, err);
+        }
+        if (result == PROV_DEVICE_RESULT_OK && h->expect_certificate)
+            result = prov_certs_take_chain(h);
         if (result == PROV_DEVICE_RESULT_OK) {
-            clear_error(h);
+            prov_cache_store(h);
+            prov_clear_error(h);
             hub = h->sm.result.assigned_hub;
             device = h->sm.result.device_id;
             make_connection_string(h);
         }
     } else {
         record_sm_error(h);
+        prov_certs_explain_refusal(h);
         result = h->sm.error.result;
     }
     h->running = false;
+    if (h->group)
+        prov_group_member_changed(h->group, h, -1);
     if (!report_status(h, result == PROV_DEVICE_RESULT_OK
                               ? PROV_DEVICE_REG_STATUS_ASSIGNED
                               : PROV_DEVICE_REG_STATUS_ERROR))
@@ -447,14 +554,10 @@ static bool report_progress(PROV_DEVICE_LL_HANDLE h, bool answered)
     return true;
 }
 
-void Prov_Device_LL_DoWork(PROV_DEVICE_LL_HANDLE h)
+static void do_work(PROV_DEVICE_LL_HANDLE h)
 {
     int rounds;
 
-    /* SRS_PROV_CLIENT_07_010: NULL does nothing. A DoWork from inside a
-     * callback of this handle would re-enter the state machine: no-op. */
-    if (!h || !h->running || h->in_callback)
-        return;
     /* A few rounds: an answer may make the next request due at once. */
     for (rounds = 0; rounds < 8 && h->running; rounds++) {
         uint64_t now = monotonic_ms();
@@ -490,6 +593,26 @@ void Prov_Device_LL_DoWork(PROV_DEVICE_LL_HANDLE h)
     }
 }
 
+void Prov_Device_LL_DoWork(PROV_DEVICE_LL_HANDLE h)
+{
+    struct prov_group *g;
+
+    /* SRS_PROV_CLIENT_07_010: NULL does nothing. A DoWork from inside a
+     * callback of this handle would re-enter the state machine: no-op. */
+    if (!h || !h->running || h->in_callback)
+        return;
+    /* A callback may destroy the group (and the handle): the group
+     * waits until this DoWork is over. */
+    g = h->group;
+    if (g) {
+        prov_group_member_changed(g, h, 0); /* its timers will change */
+        prov_group_enter(g);
+    }
+    do_work(h);
+    if (g)
+        prov_group_leave(g);
+}
+
 PROV_DEVICE_RESULT Prov_Device_LL_Set_Provisioning_Payload(
     PROV_DEVICE_LL_HANDLE h, const char *json)
 {
@@ -500,9 +623,16 @@ PROV_DEVICE_RESULT Prov_Device_LL_Set_Provisioning_Payload(
     if (h->running)
         return prov_fail(h, PROV_DEVICE_RESULT_INVALID_STATE,
                          "the payload cannot change while registering");
-    if (json && !prov_json_is_valid(json))
-        return prov_fail(h, PROV_DEVICE_RESULT_INVALID_ARG,
-                         "the payload is not valid JSON");
+    if (json) {
+        int rc = prov_json_check_payload(json);
+        if (rc == PROV_JSON_TOO_DEEP)
+            return prov_fail(h, PROV_DEVICE_RESULT_INVALID_ARG,
+                             "payload nested deeper than " PROV_JSON_DEPTH_TEXT
+                             " levels");
+        if (rc != PROV_JSON_OK)
+            return prov_fail(h, PROV_DEVICE_RESULT_INVALID_ARG,
+                             "the payload is not valid JSON");
+    }
     if (json && !(copy = strdup(json)))
         return prov_fail(h, PROV_DEVICE_RESULT_MEMORY, "out of memory");
     free(h->payload_json);
@@ -526,6 +656,11 @@ const char *Prov_Device_LL_Get_Registration_Id(PROV_DEVICE_LL_HANDLE h)
         return NULL;
     return h->attest.registration_id ? h->attest.registration_id
                                      : h->settings.registration_id;
+}
+
+const char *Prov_Device_LL_Get_Issued_Certificate(PROV_DEVICE_LL_HANDLE h)
+{
+    return h && !h->running ? h->issued_certificate : NULL;
 }
 
 const char *Prov_Device_LL_Get_Hub_Connection_String(PROV_DEVICE_LL_HANDLE h)
@@ -583,7 +718,7 @@ long Prov_Device_LL_Get_Timeout_Ms(PROV_DEVICE_LL_HANDLE h)
 PROV_DEVICE_RESULT Prov_Device_LL_Get_Hub_Sas_Token(PROV_DEVICE_LL_HANDLE h,
     const char *resource, uint32_t lifetime_s, char **token)
 {
-    char *made = NULL;
+    char *made = NULL, err[256];
     PROV_DEVICE_RESULT r;
 
     if (!h || !token || lifetime_s == 0)
@@ -601,8 +736,8 @@ PROV_DEVICE_RESULT Prov_Device_LL_Get_Hub_Sas_Token(PROV_DEVICE_LL_HANDLE h,
                  h->sm.result.device_id);
         resource = made;
     }
-    r = prov_attest_sas(h, resource, (int64_t)time(NULL) + lifetime_s, NULL,
-                        token);
+    r = prov_attest_sas(&h->attest, resource, (int64_t)time(NULL) + lifetime_s,
+                        NULL, token, err, sizeof(err));
     free(made);
-    return r;
+    return r == PROV_DEVICE_RESULT_OK ? r : prov_fail(h, r, err);
 }

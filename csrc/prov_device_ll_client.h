@@ -27,7 +27,7 @@ extern "C" {
 
 typedef struct PROV_INSTANCE_INFO_TAG *PROV_DEVICE_LL_HANDLE;
 
-/* Results. The first eleven are the seed's, in the seed's order; the
+/* Results. The first eleven are the original client's, in its order; the
  * last three are those the current service needs (as in the official
  * SDK). SUCCESS and INVALID_STATE keep their places for compatibility. */
 typedef enum PROV_DEVICE_RESULT_TAG {
@@ -62,8 +62,10 @@ typedef enum PROV_DEVICE_REG_STATUS_TAG {
 
 /* Called once per Register_Device, from DoWork (never from Register).
  * iothub_uri and device_id are NULL unless register_result is OK; they
- * stay valid until the next Register_Device or Destroy. The callback may
- * call Destroy on the handle: the free is deferred until DoWork returns. */
+ * stay valid until the next Register_Device or Destroy, and have been
+ * checked (a DNS host name; an IoT Hub device id): a service value that
+ * breaks those rules is PARSING instead. The callback may call Destroy
+ * on the handle: the free is deferred until DoWork returns. */
 typedef void (*PROV_DEVICE_CLIENT_REGISTER_DEVICE_CALLBACK)(
     PROV_DEVICE_RESULT register_result, const char *iothub_uri,
     const char *device_id, void *user_context);
@@ -180,7 +182,9 @@ void Prov_Device_LL_Destroy(PROV_DEVICE_LL_HANDLE handle);
  * any result (failure included). Returns OK, INVALID_ARG (NULL handle or
  * callback, no attestation configured, bad registration id), INVALID_STATE
  * (already registering), KEY_ERROR (key, certificate or TPM unusable),
- * ERROR (clock not set: the system time is before this build), MEMORY. */
+ * TRANSPORT (trusted_certs neither PEM text nor a readable file), ERROR
+ * (clock not set: the system time is before this build), MEMORY. No
+ * error message quotes a key, password or certificate text. */
 PROV_DEVICE_RESULT Prov_Device_LL_Register_Device(PROV_DEVICE_LL_HANDLE handle,
     PROV_DEVICE_CLIENT_REGISTER_DEVICE_CALLBACK register_callback,
     void *user_context, PROV_DEVICE_CLIENT_REGISTER_STATUS_CALLBACK reg_status_cb,
@@ -196,12 +200,16 @@ PROV_DEVICE_RESULT Prov_Device_LL_SetOption(PROV_DEVICE_LL_HANDLE handle,
 const char *Prov_Device_LL_GetVersionString(void);
 
 /* Custom payload (JSON text) sent with the registration. NULL clears it
- * (the official client fails on NULL). Invalid JSON is INVALID_ARG. */
+ * (the official client fails on NULL). Invalid JSON is INVALID_ARG, and
+ * so is nesting deeper than 64 levels ("payload nested deeper than 64
+ * levels"). Integers are sent as written, beyond 64 bits too. */
 PROV_DEVICE_RESULT Prov_Device_LL_Set_Provisioning_Payload(
     PROV_DEVICE_LL_HANDLE handle, const char *json);
 
 /* The payload the service returned (registrationState.payload, JSON
- * text), or NULL. Valid until the next Register_Device or Destroy. */
+ * text), or NULL. Valid until the next Register_Device or Destroy. An
+ * integer beyond 64 bits keeps its digits with "e0" appended, so readers
+ * take it as the closest double rather than a clamped integer. */
 const char *Prov_Device_LL_Get_Provisioning_Payload(PROV_DEVICE_LL_HANDLE handle);
 
 /* Extensions. */
@@ -246,6 +254,9 @@ const char *Prov_Device_LL_Get_Hub_Connection_String(PROV_DEVICE_LL_HANDLE handl
 
 /* Names a result ("OK", "DEV_AUTH_ERROR", ...); never NULL. */
 const char *Prov_Device_LL_Result_Name(PROV_DEVICE_RESULT result);
+
+/* Certificates from DPS (CSR), status lookup, assignment cache. */
+#include "prov_device_ll_certs.h"
 
 #ifdef __cplusplus
 }

@@ -90,7 +90,8 @@ static int split(const char *uri, const char **host, size_t *host_len,
         len--;
     end = p + len;
     if (memchr(p, '/', len) || memchr(p, '?', len) || memchr(p, '#', len)) {
-        dps_set_error(why, whylen, "must be a host and optional port, "
+        dps_set_error(why, whylen,
+                      "must be a host and optional port, "
                       "without a path or query");
         return -1;
     }
@@ -108,7 +109,8 @@ static int split(const char *uri, const char **host, size_t *host_len,
         *host_len = (size_t)(close - p) + 1;
         if (close + 1 < end) {
             if (close[1] != ':') {
-                dps_set_error(why, whylen, "has text after the IPv6 "
+                dps_set_error(why, whylen,
+                              "has text after the IPv6 "
                               "address that is not a port");
                 return -1;
             }
@@ -119,7 +121,8 @@ static int split(const char *uri, const char **host, size_t *host_len,
         *host = p;
         *host_len = colon ? (size_t)(colon - p) : len;
         if (!valid_host_name(p, *host_len)) {
-            dps_set_error(why, whylen, "has no valid host name (letters, "
+            dps_set_error(why, whylen,
+                          "has no valid host name (letters, "
                           "digits, '-' and '.', or an IP address)");
             return -1;
         }
@@ -135,14 +138,16 @@ static int split(const char *uri, const char **host, size_t *host_len,
         }
         for (q = port; q < end; q++) {
             if (*q < '0' || *q > '9' || q - port >= 5) {
-                dps_set_error(why, whylen, "has a port that is not a "
+                dps_set_error(why, whylen,
+                              "has a port that is not a "
                               "number from 1 to 65535");
                 return -1;
             }
             v = v * 10 + (unsigned long)(*q - '0');
         }
         if (v < 1 || v > 65535) {
-            dps_set_error(why, whylen, "has a port that is not a number "
+            dps_set_error(why, whylen,
+                          "has a port that is not a number "
                           "from 1 to 65535");
             return -1;
         }

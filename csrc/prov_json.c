@@ -1,5 +1,5 @@
 /*
- * JSON of the DPS protocol through json-c (PROTOCOL.md §2, §3).
+ * JSON of the DPS protocol through json-c (docs/protocol.md §2, §3).
  *
  * Everything that arrives here may be hostile: a proxy's HTML page, a cut
  * stream, a service bug, or an attacker's reply. So the tokener runs in
@@ -18,10 +18,13 @@
 
 #include <json-c/json.h>
 
-/* The protocol nests at most 4 deep (reply → registrationState → x509 →
- * certificateInfo); 32 leaves room for custom payloads while keeping the
- * recursion in json-c's free/serialize code shallow. */
-#define PROV_JSON_MAX_DEPTH 32
+/* The protocol itself nests at most 4 deep (reply → registrationState →
+ * x509 → certificateInfo); a custom payload may nest PROV_JSON_PAYLOAD_
+ * MAX_DEPTH levels below registrationState. The bound keeps json-c's
+ * recursive free/serialize code (and ours) shallow. */
+#define PROV_JSON_REPLY_DEPTH (PROV_JSON_PAYLOAD_MAX_DEPTH + 2)
+_Static_assert(PROV_JSON_PAYLOAD_MAX_DEPTH == 64,
+               "PROV_JSON_DEPTH_TEXT says 64");
 
 /* Compact, and '/' left alone: Base64 keys stay byte-identical (§2.3). */
 #define PROV_JSON_FLAGS (JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
@@ -94,22 +97,51 @@ static size_t string_len(const char *s, size_t len)
     return 0;
 }
 
+/* Whether the number token s[0..n) is an integer (no fraction, no
+ * exponent) outside what json-c stores exactly (int64 below zero, uint64
+ * above): json-c would clamp it to INT64_MIN or UINT64_MAX. */
+static bool is_big_int(const char *s, size_t n)
+{
+    static const char max_neg[] = "9223372036854775808";  /* -INT64_MIN */
+    static const char max_pos[] = "18446744073709551615"; /* UINT64_MAX */
+    const char *limit = max_pos;
+    size_t limit_len = sizeof max_pos - 1;
+
+    if (memchr(s, '.', n) || memchr(s, 'e', n) || memchr(s, 'E', n))
+        return false;
+    if (s[0] == '-') {
+        s++;
+        n--;
+        limit = max_neg;
+        limit_len = sizeof max_neg - 1;
+    }
+    /* No leading zeros in JSON: more digits means larger. */
+    if (n != limit_len)
+        return n > limit_len;
+    return memcmp(s, limit, n) > 0;
+}
+
 /* json-c's strict mode still lets through single-quoted keys, raw control
  * characters in strings and non-JSON numbers (NaN, Infinity, 1., -01),
  * and would write them out again as invalid JSON. This lexical pass
- * rejects them; json-c then checks the structure. */
-static bool lexically_ok(const char *s, size_t len)
+ * rejects them; json-c then checks the structure. It also counts the
+ * integers too big for json-c (see is_big_int). */
+static bool lexically_ok(const char *s, size_t len, size_t *big_ints)
 {
     size_t i = 0;
+    *big_ints = 0;
     while (i < len) {
         char c = s[i];
         size_t n = 1;
-        if (c == '"')
+        if (c == '"') {
             n = string_len(s + i, len - i);
-        else if (c == '-' || is_digit(c))
+        } else if (c == '-' || is_digit(c)) {
             n = number_len(s + i, len - i);
-        else if (c == '\'' || c == 'N' || c == 'I')
+            if (n && is_big_int(s + i, n))
+                (*big_ints)++;
+        } else if (c == '\'' || c == 'N' || c == 'I') {
             n = 0; /* 'key', NaN, Infinity */
+        }
         if (n == 0)
             return false;
         i += n;
@@ -117,34 +149,193 @@ static bool lexically_ok(const char *s, size_t len)
     return true;
 }
 
-/* Parses exactly one JSON value from text[0..len) into *out (NULL for
- * the literal null). `terminated` says a NUL follows text[len]: json-c
- * needs to see it to finish a top-level number or literal, and it is not
- * part of the value. Returns false for anything but one valid value. */
-static bool parse_exact(const char *text, size_t len, bool terminated, json_object **out)
+/* json-c 0.17 and 0.18 (OpenWrt's, Debian 13's) hold string bytes in a
+ * plain char; where char is signed (x86, MIPS) strict mode takes every
+ * byte >= 0x80 for a control character and refuses all non-ASCII text.
+ * There such text goes to json-c with its non-ASCII characters written as
+ * \u escapes: the same value. (Raw control characters are refused by the
+ * lexical pass above whatever json-c does.) */
+#if JSON_C_VERSION_NUM >= 0x001100 && CHAR_MIN < 0
+#define PROV_JSON_ESCAPE_NON_ASCII 1
+
+/* The code point of the UTF-8 sequence at s[*i] (n bytes in all),
+ * advancing *i; -1 for invalid UTF-8 (overlong, surrogate, truncated,
+ * beyond U+10FFFF), as json-c's own validation refuses it. */
+static long utf8_next(const unsigned char *s, size_t n, size_t *i)
 {
+    static const long min[4] = {0, 0x80, 0x800, 0x10000};
+    unsigned char b = s[*i];
+    size_t more, k;
+    long c;
+
+    if (b < 0x80)
+        more = 0;
+    else if (b >= 0xc2 && b <= 0xdf)
+        more = 1;
+    else if ((b & 0xf0) == 0xe0)
+        more = 2;
+    else if (b >= 0xf0 && b <= 0xf4)
+        more = 3;
+    else
+        return -1;
+    if (n - *i < more + 1)
+        return -1;
+    c = more ? b & (0x3f >> more) : b;
+    for (k = 1; k <= more; k++) {
+        if ((s[*i + k] & 0xc0) != 0x80)
+            return -1;
+        c = (c << 6) | (s[*i + k] & 0x3f);
+    }
+    *i += more + 1;
+    if (c < min[more] || (c >= 0xd800 && c < 0xe000) || c > 0x10ffff)
+        return -1;
+    return c;
+}
+
+/* A malloc'd, NUL-terminated copy of lexically valid JSON text with each
+ * non-ASCII character inside a string as \uXXXX (a surrogate pair above
+ * U+FFFF); NULL for invalid UTF-8, a non-ASCII byte outside a string, or
+ * no memory. Each character at most triples in length. */
+static char *escape_non_ascii(const char *text, size_t len, size_t *out_len)
+{
+    const unsigned char *s = (const unsigned char *)text;
+    static const char hex[] = "0123456789abcdef";
+    bool in_string = false;
+    size_t i = 0, o = 0;
+    char *out;
+
+    if (len > (SIZE_MAX - 1) / 3 || !(out = malloc(len * 3 + 1)))
+        return NULL;
+    while (i < len) {
+        long c;
+        if (s[i] < 0x80) {
+            if (in_string && s[i] == '\\' && i + 1 < len) {
+                if (s[i + 1] >= 0x80)
+                    break; /* no such escape */
+                out[o++] = (char)s[i++]; /* an escaped quote ends nothing */
+            } else if (s[i] == '"') {
+                in_string = !in_string;
+            }
+            out[o++] = (char)s[i++];
+            continue;
+        }
+        if (!in_string || (c = utf8_next(s, len, &i)) < 0)
+            break;
+        long units[2] = {c, -1};
+        if (c > 0xffff) {
+            units[0] = 0xd800 + ((c - 0x10000) >> 10);
+            units[1] = 0xdc00 + ((c - 0x10000) & 0x3ff);
+        }
+        for (int u = 0; u < 2 && units[u] >= 0; u++) {
+            out[o++] = '\\';
+            out[o++] = 'u';
+            for (int shift = 12; shift >= 0; shift -= 4)
+                out[o++] = hex[(units[u] >> shift) & 0xf];
+        }
+    }
+    if (i < len) {
+        free(out);
+        return NULL;
+    }
+    out[o] = '\0';
+    *out_len = o;
+    return out;
+}
+#endif
+
+/* A NUL-terminated copy of s[0..len) with "e0" after each integer too
+ * big for json-c: it then parses them as the closest double (and writes
+ * them out as given), where it would clamp an integer. */
+static char *widen_big_ints(const char *s, size_t len, size_t big_ints)
+{
+    char *out = malloc(len + 2 * big_ints + 1);
+    size_t i = 0, o = 0;
+    if (!out)
+        return NULL;
+    while (i < len) {
+        char c = s[i];
+        size_t n = 1;
+        if (c == '"')
+            n = string_len(s + i, len - i);
+        else if (c == '-' || is_digit(c))
+            n = number_len(s + i, len - i);
+        memcpy(out + o, s + i, n);
+        o += n;
+        if ((c == '-' || is_digit(c)) && is_big_int(s + i, n)) {
+            memcpy(out + o, "e0", 2);
+            o += 2;
+        }
+        i += n;
+    }
+    out[o] = '\0';
+    return out;
+}
+
+/* Parses exactly one JSON value from text[0..len) into *out (NULL for
+ * the literal null), nested at most max_depth levels. `terminated` says
+ * a NUL follows text[len]: json-c needs to see it to finish a top-level
+ * number or literal, and it is not part of the value. Returns
+ * PROV_JSON_OK, PROV_JSON_TOO_DEEP or PROV_JSON_INVALID (also for out of
+ * memory). Integers beyond 64 bits become the closest double. */
+static int parse_exact(const char *text, size_t len, bool terminated,
+                       int max_depth, json_object **out)
+{
+    size_t big_ints = 0;
+    char *widened = NULL;
     *out = NULL;
-    if (!text || len >= (size_t)INT_MAX || memchr(text, '\0', len) || !lexically_ok(text, len))
-        return false;
-    json_tokener *tok = json_tokener_new_ex(PROV_JSON_MAX_DEPTH);
+    if (!text || len >= (size_t)INT_MAX / 2 || memchr(text, '\0', len) ||
+        !lexically_ok(text, len, &big_ints))
+        return PROV_JSON_INVALID;
+    if (big_ints) {
+        widened = widen_big_ints(text, len, big_ints);
+        if (!widened)
+            return PROV_JSON_INVALID;
+        text = widened;
+        len += 2 * big_ints;
+        terminated = true;
+    }
+#ifdef PROV_JSON_ESCAPE_NON_ASCII
+    char *escaped = NULL;
+    for (size_t i = 0; i < len; i++) {
+        if ((unsigned char)text[i] >= 0x80) {
+            escaped = escape_non_ascii(text, len, &len);
+            free(widened);
+            widened = escaped; /* one copy to free from here on */
+            if (!escaped || len >= (size_t)INT_MAX)
+                goto invalid;
+            text = escaped;
+            terminated = true; /* the copy ends in a NUL */
+            break;
+        }
+    }
+#endif
+    /* json-c counts the value inside the innermost container as a level
+     * too: max_depth containers need one more. */
+    json_tokener *tok = json_tokener_new_ex(max_depth + 1);
     if (!tok)
-        return false;
+        goto invalid;
     json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
     json_object *value = json_tokener_parse_ex(tok, text, (int)(len + terminated));
     size_t end = json_tokener_get_parse_end(tok);
-    bool ok = json_tokener_get_error(tok) == json_tokener_success;
+    enum json_tokener_error jerr = json_tokener_get_error(tok);
+    bool ok = jerr == json_tokener_success;
     json_tokener_free(tok);
     /* Trailing garbage: only whitespace may follow the value. Strict
      * json-c already refuses it today; this keeps the guarantee if a
      * future json-c relaxes "strict" (its docs reserve the right). */
     for (size_t i = end; ok && i < len; i++)
         ok = is_ws(text[i]);
+    free(widened);
     if (!ok) {
         json_object_put(value);
-        return false;
+        return jerr == json_tokener_error_depth ? PROV_JSON_TOO_DEEP
+                                                : PROV_JSON_INVALID;
     }
     *out = value;
-    return true;
+    return PROV_JSON_OK;
+invalid:
+    free(widened);
+    return PROV_JSON_INVALID;
 }
 
 /* obj[key] if obj is an object holding key with a non-null value. */
@@ -238,6 +429,7 @@ static void read_state(json_object *rs, prov_reply *reply, bool *oom)
     reply->registration_state_json = get_json(rs, oom);
     reply->assigned_hub = get_string(member(rs, "assignedHub"), oom);
     reply->device_id = get_string(member(rs, "deviceId"), oom);
+    reply->registration_id = get_string(member(rs, "registrationId"), oom);
     reply->payload_json = get_json(member(rs, "payload"), oom);
     reply->hub_key = get_string(member(member(rs, "tpm"), "authenticationKey"), oom);
     get_code(member(rs, "errorCode"), &reply->error_code);
@@ -250,8 +442,10 @@ int prov_json_parse_reply(const char *body, size_t len, prov_reply *reply)
         return -1;
     memset(reply, 0, sizeof *reply);
     json_object *root = NULL;
-    if (!parse_exact(body, len, false, &root) || !json_object_is_type(root, json_type_object)) {
+    int rc = parse_exact(body, len, false, PROV_JSON_REPLY_DEPTH, &root);
+    if (rc != PROV_JSON_OK || !json_object_is_type(root, json_type_object)) {
         json_object_put(root);
+        reply->too_deep = rc == PROV_JSON_TOO_DEEP;
         return -1;
     }
     bool oom = false;
@@ -285,10 +479,18 @@ void prov_reply_free(prov_reply *reply)
     if (!reply)
         return;
     char **fields[] = {
-        &reply->status_text,  &reply->operation_id,  &reply->registration_state_json,
-        &reply->assigned_hub, &reply->device_id,     &reply->payload_json,
-        &reply->error_message, &reply->tracking_id,  &reply->authentication_key,
-        &reply->key_name,     &reply->hub_key,
+        &reply->status_text,
+        &reply->operation_id,
+        &reply->registration_state_json,
+        &reply->assigned_hub,
+        &reply->device_id,
+        &reply->payload_json,
+        &reply->error_message,
+        &reply->tracking_id,
+        &reply->authentication_key,
+        &reply->key_name,
+        &reply->hub_key,
+        &reply->registration_id,
     };
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
         free(*fields[i]);
@@ -330,7 +532,9 @@ char *prov_json_register_body(const char *registration_id, const char *ek_b64,
     /* The payload is parsed first: invalid user JSON must fail the
      * registration (§2.3), never be pasted into the body. */
     json_object *payload = NULL;
-    if (payload_json && !parse_exact(payload_json, strlen(payload_json), true, &payload))
+    if (payload_json &&
+        parse_exact(payload_json, strlen(payload_json), true,
+                    PROV_JSON_PAYLOAD_MAX_DEPTH, &payload) != PROV_JSON_OK)
         return NULL;
     json_object *root = json_object_new_object();
     bool ok = root && add(root, "registrationId", json_object_new_string(registration_id));
@@ -352,11 +556,26 @@ char *prov_json_register_body(const char *registration_id, const char *ek_b64,
     return text;
 }
 
-int prov_json_is_valid(const char *text)
+int prov_json_check_payload(const char *text)
 {
     json_object *value = NULL;
-    if (!text || !parse_exact(text, strlen(text), true, &value))
-        return 0;
+    if (!text)
+        return PROV_JSON_INVALID;
+    int rc = parse_exact(text, strlen(text), true, PROV_JSON_PAYLOAD_MAX_DEPTH,
+                         &value);
     json_object_put(value);
-    return 1;
+    return rc;
+}
+
+int prov_json_is_valid(const char *text)
+{
+    return prov_json_check_payload(text) == PROV_JSON_OK;
+}
+
+int prov_json_parse_value(const char *text, size_t len, int max_depth,
+                          json_object **out)
+{
+    if (!out)
+        return PROV_JSON_INVALID;
+    return parse_exact(text, len, true, max_depth, out);
 }

@@ -6,7 +6,21 @@
 #ifndef PROV_JSON_H
 #define PROV_JSON_H
 
+#include <stdbool.h>
 #include <stddef.h>
+
+/* How deep a custom payload may nest (objects and arrays): far beyond any
+ * real payload, and still a bound on recursion. Deeper is refused with
+ * "payload nested deeper than 64 levels". */
+#define PROV_JSON_PAYLOAD_MAX_DEPTH 64
+#define PROV_JSON_DEPTH_TEXT "64" /* the same, for messages */
+
+/* Parse outcomes. */
+#define PROV_JSON_OK 0
+#define PROV_JSON_INVALID (-1)
+#define PROV_JSON_TOO_DEEP (-2)
+
+struct json_object;
 
 typedef enum {
     PROV_STATUS_ABSENT,      /* no "status" field */
@@ -29,6 +43,7 @@ typedef struct {
     char *registration_state_json;  /* registrationState, serialized */
     char *assigned_hub;
     char *device_id;
+    char *registration_id;          /* registrationState.registrationId */
     char *payload_json;             /* registrationState.payload */
     long error_code;                /* top-level or registrationState */
     char *error_message;            /* errorMessage or message */
@@ -36,6 +51,7 @@ typedef struct {
     char *authentication_key;       /* top-level (TPM challenge) */
     char *key_name;                 /* top-level keyName */
     char *hub_key;                  /* registrationState.tpm.authenticationKey */
+    bool too_deep;                  /* set with -1: nested beyond the limit */
 } prov_reply;
 
 /* Parses body. Returns 0, or -1 if it is not a JSON object (reply is
@@ -52,7 +68,20 @@ char *prov_json_register_body(const char *registration_id, const char *ek_b64,
                               const char *srk_b64, const char *payload_json);
 
 /* 1 if text is one valid JSON value (object, array, string, number,
- * bool or null) with nothing after it, else 0. */
+ * bool or null) with nothing after it, nested at most
+ * PROV_JSON_PAYLOAD_MAX_DEPTH levels, else 0. */
 int prov_json_is_valid(const char *text);
+
+/* The same check, saying why: PROV_JSON_OK, PROV_JSON_TOO_DEEP or
+ * PROV_JSON_INVALID. */
+int prov_json_check_payload(const char *text);
+
+/* Parses text[0..len) (text[len] must be the terminating NUL, as in a
+ * Lua string; NULs before it are refused) under the same rules into
+ * a json-c value the caller puts; NULL for the literal null. Integers
+ * beyond int64 (negative) or uint64 (positive) become the closest double,
+ * never a clamped INT64_MIN/UINT64_MAX. Returns a PROV_JSON_* outcome. */
+int prov_json_parse_value(const char *text, size_t len, int max_depth,
+                          struct json_object **out);
 
 #endif

@@ -1,26 +1,29 @@
 /*
- * Prov_Device_LL_SetOption: names, value types and validation. Every
- * value is copied into the handle's settings; nothing is applied until
- * the next Register_Device, so the order of SetOption calls never
- * matters.
+ * Prov_Device_LL_SetOption: every option of prov_option_list.h, by its
+ * type. Each value is copied into the handle's settings; nothing is
+ * applied until the next Register_Device, so the order of SetOption
+ * calls never matters.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "prov_client_private.h"
+#include "dps_crypto.h"
+#include "prov_option_list.h"
+#include "prov_values.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "dps_encoding.h"
-
-static PROV_DEVICE_RESULT replace_string(PROV_DEVICE_LL_HANDLE h, char **slot,
+static PROV_DEVICE_RESULT replace_string(PROV_DEVICE_LL_HANDLE h, void *at,
                                          const char *value, bool secret)
 {
+    char **slot = at;
     char *copy = NULL;
     if (value && !(copy = strdup(value)))
         return prov_fail(h, PROV_DEVICE_RESULT_MEMORY, "out of memory");
     if (secret)
-        prov_free_secret(*slot);
+        dps_free_secret(*slot);
     else
         free(*slot);
     *slot = copy;
@@ -54,157 +57,120 @@ static PROV_DEVICE_RESULT set_proxy(PROV_DEVICE_LL_HANDLE h,
     return PROV_DEVICE_RESULT_OK;
 }
 
-/* A registration id as the service accepts it (PROTOCOL.md §2):
- * 1..128 of alphanumerics and - . _ :, ending alphanumeric or '-'. */
-bool prov_valid_registration_id(const char *id)
+/* One entry of the option list (prov_option_list.h). */
+typedef struct {
+    const char *name;
+    prov_option_type type;
+    size_t offset; /* of the member of prov_settings */
+    uint32_t min, max;
+} option_spec;
+
+static const option_spec option_specs[] = {
+#define OPTION_SPEC(name, type, field, key, min, max) \
+    {name, type, offsetof(prov_settings, field), min, max},
+    PROV_OPTION_LIST(OPTION_SPEC)
+#undef OPTION_SPEC
+};
+
+static const option_spec *find_option(const char *name)
 {
-    size_t n = strlen(id), i;
-    if (n == 0 || n > 128)
-        return false;
-    for (i = 0; i < n; i++) {
-        char c = id[i];
-        bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                     (c >= '0' && c <= '9');
-        if (!alnum && c != '-' && c != '.' && c != '_' && c != ':')
-            return false;
-        if (i == n - 1 && !alnum && c != '-')
-            return false;
-    }
-    return true;
+    size_t i;
+    for (i = 0; i < sizeof(option_specs) / sizeof(option_specs[0]); i++)
+        if (strcmp(name, option_specs[i].name) == 0)
+            return &option_specs[i];
+    return NULL;
 }
 
-bool prov_valid_key(const char *b64)
+static PROV_DEVICE_RESULT out_of_range(PROV_DEVICE_LL_HANDLE h,
+                                       const option_spec *o)
 {
-    size_t len = strlen(b64);
-    return len > 0 && dps_base64_check(b64, len) >= 0;
+    char msg[160];
+    snprintf(msg, sizeof(msg), "%s must be %lu..%lu", o->name,
+             (unsigned long)o->min, (unsigned long)o->max);
+    return prov_fail(h, PROV_DEVICE_RESULT_INVALID_ARG, msg);
 }
 
-static PROV_DEVICE_RESULT set_string_option(PROV_DEVICE_LL_HANDLE h,
-                                            const char *name,
-                                            const char *value)
+static PROV_DEVICE_RESULT set_option(PROV_DEVICE_LL_HANDLE h,
+                                     const option_spec *o, const void *value)
 {
-    prov_settings *s = &h->settings;
+    void *slot = (char *)&h->settings + o->offset;
+    uint32_t n;
 
-    if (strcmp(name, PROV_REGISTRATION_ID) == 0) {
+    switch (o->type) {
+    case PROV_OPT_PROXY:
+        return set_proxy(h, value);
+    case PROV_OPT_REG_ID:
         if (value && !prov_valid_registration_id(value))
             return prov_fail(h, PROV_DEVICE_RESULT_INVALID_ARG,
                              "registration_id: 1 to 128 characters of "
                              "a-z A-Z 0-9 - . _ :, ending in a letter, "
                              "digit or '-'");
-        return replace_string(h, &s->registration_id, value, false);
-    }
-    if (strcmp(name, OPTION_TRUSTED_CERT) == 0)
-        return replace_string(h, &s->trusted_certs, value, false);
-    if (strcmp(name, OPTION_X509_CERT) == 0)
-        return replace_string(h, &s->x509_cert, value, false);
-    if (strcmp(name, OPTION_X509_PRIVATE_KEY) == 0)
-        return replace_string(h, &s->x509_key, value, true);
-    if (strcmp(name, PROV_OPTION_X509_KEY_PASSWORD) == 0)
-        return replace_string(h, &s->x509_key_password, value, true);
-    if (strcmp(name, PROV_OPTION_SYMMETRIC_KEY) == 0 ||
-        strcmp(name, PROV_OPTION_GROUP_KEY) == 0) {
+        return replace_string(h, slot, value, false);
+    case PROV_OPT_NONEMPTY:
+        if (value && !*(const char *)value) {
+            char msg[160];
+            snprintf(msg, sizeof(msg), "%s must not be empty", o->name);
+            return prov_fail(h, PROV_DEVICE_RESULT_INVALID_ARG, msg);
+        }
+        return replace_string(h, slot, value, false);
+    case PROV_OPT_TEXT:
+        return replace_string(h, slot, value, false);
+    case PROV_OPT_SECRET:
+        return replace_string(h, slot, value, true);
+    case PROV_OPT_KEY:
         /* Refused now, not at Register_Device: a key that is not Base64
          * can never sign a token. The message never quotes the key. */
         if (value && !prov_valid_key(value)) {
-            char msg[120];
-            snprintf(msg, sizeof msg, "%s is not valid Base64 (standard "
-                     "alphabet, padded, not empty)", name);
+            char msg[160];
+            snprintf(msg, sizeof(msg),
+                     "%s is not valid Base64 (standard alphabet, padded, "
+                     "not empty)",
+                     o->name);
             return prov_fail(h, PROV_DEVICE_RESULT_INVALID_ARG, msg);
         }
-        return replace_string(h, strcmp(name, PROV_OPTION_GROUP_KEY) == 0
-                                     ? &s->group_key : &s->symmetric_key,
-                              value, true);
+        return replace_string(h, slot, value, true);
+    default:
+        break;
     }
-    if (strcmp(name, PROV_OPTION_TPM_TCTI) == 0)
-        return replace_string(h, &s->tpm_tcti, value, false);
-    if (strcmp(name, PROV_OPTION_API_VERSION) == 0) {
-        if (value && !value[0])
-            return prov_fail(h, PROV_DEVICE_RESULT_INVALID_ARG,
-                             "api_version must not be empty");
-        return replace_string(h, &s->api_version, value, false);
-    }
-    return PROV_DEVICE_RESULT_ERROR; /* not a string option */
-}
-
-static PROV_DEVICE_RESULT set_number_option(PROV_DEVICE_LL_HANDLE h,
-                                            const char *name,
-                                            const void *value)
-{
-    prov_settings *s = &h->settings;
-
-    if (strcmp(name, PROV_OPTION_TIMEOUT) == 0) {
-        s->request_timeout_s = *(const uint8_t *)value;
+    /* Numbers and booleans: a value is required. */
+    if (!value)
+        return prov_fail(h, PROV_DEVICE_RESULT_INVALID_ARG,
+                         "this option needs a value");
+    switch (o->type) {
+    case PROV_OPT_BOOL:
+        *(bool *)slot = *(const bool *)value;
+        return PROV_DEVICE_RESULT_OK;
+    case PROV_OPT_U8:
+        n = *(const uint8_t *)value;
+        if (n < o->min || n > o->max)
+            return out_of_range(h, o);
+        *(uint8_t *)slot = (uint8_t)n;
+        return PROV_DEVICE_RESULT_OK;
+    default: /* PROV_OPT_U32 */
+        n = *(const uint32_t *)value;
+        if (n < o->min || n > o->max)
+            return out_of_range(h, o);
+        *(uint32_t *)slot = n;
         return PROV_DEVICE_RESULT_OK;
     }
-    if (strcmp(name, PROV_OPTION_DEADLINE) == 0) {
-        s->deadline_s = *(const uint32_t *)value;
-        return PROV_DEVICE_RESULT_OK;
-    }
-    if (strcmp(name, PROV_OPTION_SAS_LIFETIME) == 0) {
-        uint32_t v = *(const uint32_t *)value;
-        if (v < 60 || v > 31536000)
-            return prov_fail(h, PROV_DEVICE_RESULT_INVALID_ARG,
-                             "sas_token_lifetime must be 60..31536000 s");
-        s->sas_lifetime_s = v;
-        return PROV_DEVICE_RESULT_OK;
-    }
-    if (strcmp(name, PROV_OPTION_MAX_RETRIES) == 0) {
-        uint32_t v = *(const uint32_t *)value;
-        if (v > 1000)
-            return prov_fail(h, PROV_DEVICE_RESULT_INVALID_ARG,
-                             "max_retries must be 0..1000");
-        s->max_retries = v;
-        return PROV_DEVICE_RESULT_OK;
-    }
-    if (strcmp(name, PROV_OPTION_LOG_TRACE) == 0) {
-        s->logtrace = *(const bool *)value;
-        return PROV_DEVICE_RESULT_OK;
-    }
-    if (strcmp(name, PROV_OPTION_INSECURE_SKIP_VERIFY) == 0) {
-        s->insecure_skip_verify = *(const bool *)value;
-        return PROV_DEVICE_RESULT_OK;
-    }
-    return PROV_DEVICE_RESULT_ERROR; /* not a number option */
-}
-
-static bool is_number_option(const char *name)
-{
-    static const char *const names[] = {
-        PROV_OPTION_TIMEOUT, PROV_OPTION_DEADLINE, PROV_OPTION_SAS_LIFETIME,
-        PROV_OPTION_MAX_RETRIES, PROV_OPTION_LOG_TRACE,
-        PROV_OPTION_INSECURE_SKIP_VERIFY};
-    size_t i;
-    for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-        if (strcmp(name, names[i]) == 0)
-            return true;
-    return false;
 }
 
 PROV_DEVICE_RESULT Prov_Device_LL_SetOption(PROV_DEVICE_LL_HANDLE h,
                                             const char *name,
                                             const void *value)
 {
-    PROV_DEVICE_RESULT r;
+    const option_spec *o;
 
     if (!h || !name)
         return PROV_DEVICE_RESULT_INVALID_ARG;
     if (h->running)
         return prov_fail(h, PROV_DEVICE_RESULT_INVALID_STATE,
                          "options cannot change while registering");
-    if (strcmp(name, OPTION_HTTP_PROXY) == 0)
-        return set_proxy(h, value);
-    if (is_number_option(name)) {
-        if (!value)
-            return prov_fail(h, PROV_DEVICE_RESULT_INVALID_ARG,
-                             "this option needs a value");
-        return set_number_option(h, name, value);
-    }
-    r = set_string_option(h, name, value);
-    if (r != PROV_DEVICE_RESULT_ERROR)
-        return r;
-    {
+    o = find_option(name);
+    if (!o) {
         char msg[160];
         snprintf(msg, sizeof(msg), "unknown option '%.100s'", name);
         return prov_fail(h, PROV_DEVICE_RESULT_INVALID_ARG, msg);
     }
+    return set_option(h, o, value);
 }

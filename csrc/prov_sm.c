@@ -1,9 +1,9 @@
 /*
- * The DPS registration state machine (PROTOCOL.md §3.6, §4.1), sans I/O.
+ * The DPS registration state machine (docs/protocol.md §3.6, §4.1), sans I/O.
  *
  * It differs from the official C SDK on purpose wherever §9 lists a
- * defect: Retry-After is clamped (not reset to 1 s) and its HTTP-date
- * form understood (#2); only 429 and 5xx are transient and retries are
+ * defect: Retry-After is clamped (not reset to 1 s; the transport parses
+ * it, HTTP-dates included) (#2); only 429 and 5xx are transient and retries are
  * bounded (#3); there is an overall deadline (#4); start() forgets every
  * earlier result and error (#5, #7); other 4xx keep the service's
  * errorCode/message (#8); challenges are counted (#9); "unassigned" keeps
@@ -21,8 +21,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dps_encoding.h"
 #include "dps_failure.h"
 #include "prov_json.h"
+#include "prov_values.h"
 
 /* xorshift32 must never hold 0; used when the caller passes seed 0. */
 #define SM_FALLBACK_SEED 0x9E3779B9u
@@ -50,15 +52,6 @@ void prov_sm_config_defaults(prov_sm_config *cfg)
 }
 
 /* ---- small helpers ---------------------------------------------------- */
-
-static char *str_dup(const char *s)
-{
-    size_t len = strlen(s) + 1;
-    char *copy = malloc(len);
-    if (copy)
-        memcpy(copy, s, len);
-    return copy;
-}
 
 /* Moves *src into *dst (freeing the old *dst): reply strings are handed
  * over rather than copied. */
@@ -281,15 +274,20 @@ static uint64_t backoff_ms(prov_sm *sm)
     return delay;
 }
 
-/* Retry-After in ms if the answer has a usable one. */
-static bool retry_after_ms(const prov_sm *sm, const prov_sm_response *resp, uint64_t *ms)
+/* Retry-After in ms if the answer has one, clamped, never reset (§9 #2:
+ * the C SDK turns a 600 s hint into 1 s). */
+static bool retry_after_ms(const prov_sm *sm, const prov_sm_response *resp,
+                           uint64_t *ms)
 {
-    uint32_t s;
-    if (!resp || !prov_parse_retry_after(resp->retry_after, resp->date, resp->wall_time_s,
-                                         sm->cfg.retry_after_min_s,
-                                         sm->cfg.retry_after_max_s, &s))
+    uint64_t s;
+    if (!resp || resp->retry_after_s < 0)
         return false;
-    *ms = (uint64_t)s * 1000;
+    s = (uint64_t)resp->retry_after_s;
+    if (s < sm->cfg.retry_after_min_s)
+        s = sm->cfg.retry_after_min_s;
+    if (s > sm->cfg.retry_after_max_s)
+        s = sm->cfg.retry_after_max_s;
+    *ms = s * 1000;
     return true;
 }
 
@@ -370,9 +368,52 @@ static void fail_memory(prov_sm *sm)
     finish(sm, PROV_SM_FAILED, PROV_DEVICE_RESULT_MEMORY);
 }
 
+/* A value the service sent breaks its rule: the registration fails
+ * with PARSING and a message quoting the value escaped and truncated.
+ * Nothing of this answer is kept, so the value reaches no connection
+ * string, callback, token or header. */
+static void fail_value(prov_sm *sm, long status, const prov_reply *rp,
+                       const char *field, const char *value, const char *rule)
+{
+    char quoted[128];
+
+    prov_quote_value(value, quoted, sizeof quoted);
+    record_http(sm, PROV_DEVICE_RESULT_PARSING, status, rp, NULL);
+    set_message(&sm->error, "the service sent an unusable %s %s (%s)", field,
+                quoted, rule);
+    free(sm->result.registration_state_json);
+    sm->result.registration_state_json = NULL;
+    finish(sm, PROV_SM_FAILED, PROV_DEVICE_RESULT_PARSING);
+}
+
+/* Checks the fields of a 2xx answer that are used whatever its status;
+ * false (and FAILED) if one breaks its rule. */
+static bool answer_values_ok(prov_sm *sm, long status, const prov_reply *rp)
+{
+    if (has_text(rp->registration_id) &&
+        !prov_valid_registration_id(rp->registration_id)) {
+        fail_value(sm, status, rp, "registrationId", rp->registration_id,
+                   "not a valid registration id");
+        return false;
+    }
+    if (has_text(rp->operation_id) &&
+        !prov_valid_operation_id(rp->operation_id)) {
+        fail_value(sm, status, rp, "operationId", rp->operation_id,
+                   "not 1 to 256 printable characters");
+        return false;
+    }
+    return true;
+}
+
 /* 401 + authenticationKey (TPM, §3.5): the caller imports the blob. */
 static void on_challenge(prov_sm *sm, long status, prov_reply *rp)
 {
+    /* keyName goes into the Authorization header as it is. */
+    if (has_text(rp->key_name) && !prov_valid_key_name(rp->key_name)) {
+        fail_value(sm, status, rp, "TPM keyName", rp->key_name,
+                   "not 1 to 128 of letters, digits and - . _ ~");
+        return;
+    }
     sm->challenges++;
     if (sm->challenges > sm->cfg.max_challenges) {
         /* §9 #9: a device whose imported key keeps being refused would
@@ -389,7 +430,8 @@ static void on_challenge(prov_sm *sm, long status, prov_reply *rp)
         take(&sm->result.key_name, &rp->key_name);
     else {
         free(sm->result.key_name);
-        sm->result.key_name = str_dup("registration"); /* C# default */
+        sm->result.key_name =
+            dps_strdup_or_null("registration"); /* C# default */
     }
     if (!sm->result.key_name) {
         fail_memory(sm);
@@ -423,6 +465,18 @@ static void on_assigned(prov_sm *sm, long status, prov_reply *rp)
                   "'assigned' without registrationState.assignedHub/deviceId");
         return;
     }
+    /* Both go into the connection string, the result callback and hub
+     * SAS tokens: a ';' or '=' there would forge fields. */
+    if (!prov_valid_host_name(rp->assigned_hub)) {
+        fail_value(sm, status, rp, "assignedHub", rp->assigned_hub,
+                   "not a DNS host name");
+        return;
+    }
+    if (!prov_valid_device_id(rp->device_id)) {
+        fail_value(sm, status, rp, "deviceId", rp->device_id,
+                   "not an IoT Hub device id");
+        return;
+    }
     /* A TPM device can only reach the hub with the key in this blob. */
     if (sm->cfg.tpm && !has_text(rp->hub_key)) {
         fail_http(sm, PROV_DEVICE_RESULT_PARSING, status, rp,
@@ -454,6 +508,8 @@ static void on_failed(prov_sm *sm, long status, const prov_reply *rp)
 static void on_body(prov_sm *sm, uint64_t now_ms, const prov_sm_response *resp, prov_reply *rp)
 {
     long status = resp->status;
+    if (!answer_values_ok(sm, status, rp))
+        return;
     if (rp->status_text)
         take(&sm->result.status, &rp->status_text);
     if (rp->registration_state_json)
@@ -498,8 +554,8 @@ static void on_body(prov_sm *sm, uint64_t now_ms, const prov_sm_response *resp, 
 /* An answer that is not a usable success: the failure table
  * (dps_failure.c) says whether a retry can help (§3.6, §9 #3: not every
  * status >= 429 is transient). */
-static void on_http_failure(prov_sm *sm, uint64_t now_ms, const prov_sm_response *resp,
-                            const prov_reply *rp)
+static void on_http_failure(prov_sm *sm, uint64_t now_ms,
+                            const prov_sm_response *resp, const prov_reply *rp)
 {
     const dps_failure *f = dps_failure_for_status(resp->status);
     if (f->retried) {
@@ -523,6 +579,11 @@ void prov_sm_on_response(prov_sm *sm, uint64_t now_ms, const prov_sm_response *r
     if (status >= 200 && status <= 299) {
         if (parsed) {
             on_body(sm, now_ms, resp, &rp);
+        } else if (rp.too_deep) {
+            /* The service means it: asking again gets the same answer. */
+            fail_http(sm, PROV_DEVICE_RESULT_PARSING, status, NULL,
+                      "the service's payload is nested deeper "
+                      "than " PROV_JSON_DEPTH_TEXT " levels");
         } else {
             /* A proxy page or a cut stream: worth another try, but if it
              * persists the service's answer was simply unusable. */
@@ -572,26 +633,6 @@ void prov_sm_challenge_done(prov_sm *sm, uint64_t now_ms, PROV_DEVICE_RESULT res
 
 /* ---- request path ----------------------------------------------------- */
 
-/* URL encoding of the C SDK's c-utility (§5.2): A-Z a-z 0-9 ! ( ) * - . _
- * pass, every other byte becomes %xx in lowercase hex. dst needs
- * 3 * strlen(src) bytes. Returns the end of the written text. */
-static char *url_encode(char *dst, const char *src)
-{
-    static const char hex[] = "0123456789abcdef";
-    for (const unsigned char *p = (const unsigned char *)src; *p; p++) {
-        unsigned char c = *p;
-        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-            strchr("!()*-._", c)) {
-            *dst++ = (char)c;
-        } else {
-            *dst++ = '%';
-            *dst++ = hex[c >> 4];
-            *dst++ = hex[c & 15];
-        }
-    }
-    return dst;
-}
-
 static char *append(char *dst, const char *text)
 {
     size_t len = strlen(text);
@@ -617,143 +658,17 @@ char *prov_sm_request_path(const prov_sm *sm, const char *scope,
     if (!path)
         return NULL;
     char *p = append(path, "/");
-    p = url_encode(p, scope);
+    p = dps_url_encode_to(p, scope);
     p = append(p, "/registrations/");
-    p = url_encode(p, registration_id);
+    p = dps_url_encode_to(p, registration_id);
     if (poll) {
         p = append(p, "/operations/");
-        p = url_encode(p, op);
+        p = dps_url_encode_to(p, op);
     } else {
         p = append(p, "/register");
     }
     p = append(p, "?api-version=");
-    p = url_encode(p, api_version);
+    p = dps_url_encode_to(p, api_version);
     *p = '\0';
     return path;
-}
-
-/* ---- Retry-After ------------------------------------------------------ */
-
-static const char *skip_ws(const char *s)
-{
-    while (*s == ' ' || *s == '\t')
-        s++;
-    return s;
-}
-
-/* Reads exactly n digits. */
-static bool read_digits(const char **p, int n, int *out)
-{
-    int v = 0;
-    for (int i = 0; i < n; i++) {
-        char c = (*p)[i];
-        if (c < '0' || c > '9')
-            return false;
-        v = v * 10 + (c - '0');
-    }
-    *p += n;
-    *out = v;
-    return true;
-}
-
-static bool read_lit(const char **p, const char *lit)
-{
-    size_t len = strlen(lit);
-    if (strncmp(*p, lit, len) != 0)
-        return false;
-    *p += len;
-    return true;
-}
-
-/* Index of the 3-letter name at *p in names (packed, 3 chars each). */
-static int read_name(const char **p, const char *names)
-{
-    for (int i = 0; names[i * 3]; i++)
-        if (strncmp(*p, names + i * 3, 3) == 0) {
-            *p += 3;
-            return i;
-        }
-    return -1;
-}
-
-/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's
- * days_from_civil): no timegm(), no time zone, no locale. */
-static int64_t days_from_civil(int64_t y, int m, int d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-static int days_in_month(int y, int m)
-{
-    static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    return m == 2 && leap ? 29 : days[m - 1];
-}
-
-/* IMF-fixdate, "Sun, 06 Nov 1994 08:49:37 GMT" (RFC 9110 §5.6.7), to
- * UNIX seconds. The weekday name is checked for form only. */
-static bool parse_http_date(const char *s, int64_t *out)
-{
-    int day, year, hh, mm, ss, mon;
-    const char *p = skip_ws(s);
-    if (read_name(&p, "MonTueWedThuFriSatSun") < 0 || !read_lit(&p, ", ") ||
-        !read_digits(&p, 2, &day) || !read_lit(&p, " "))
-        return false;
-    mon = read_name(&p, "JanFebMarAprMayJunJulAugSepOctNovDec") + 1;
-    if (mon < 1 || !read_lit(&p, " ") || !read_digits(&p, 4, &year) || !read_lit(&p, " ") ||
-        !read_digits(&p, 2, &hh) || !read_lit(&p, ":") || !read_digits(&p, 2, &mm) ||
-        !read_lit(&p, ":") || !read_digits(&p, 2, &ss) || !read_lit(&p, " GMT"))
-        return false;
-    /* ss may be 60: a leap second is a legal HTTP-date. */
-    if (*skip_ws(p) != '\0' || day < 1 || day > days_in_month(year, mon) || hh > 23 ||
-        mm > 59 || ss > 60)
-        return false;
-    *out = days_from_civil(year, mon, day) * 86400 + hh * 3600 + mm * 60 + ss;
-    return true;
-}
-
-/* Digits only, surrounding blanks allowed; saturates instead of
- * overflowing (the caller clamps anyway). */
-static bool parse_seconds(const char *s, uint64_t *out)
-{
-    const char *p = skip_ws(s);
-    uint64_t v = 0;
-    if (*p < '0' || *p > '9')
-        return false;
-    for (; *p >= '0' && *p <= '9'; p++)
-        v = v > (UINT64_MAX - 9) / 10 ? UINT64_MAX : v * 10 + (uint64_t)(*p - '0');
-    if (*skip_ws(p) != '\0')
-        return false;
-    *out = v;
-    return true;
-}
-
-bool prov_parse_retry_after(const char *value, const char *date, int64_t wall_time_s,
-                            uint32_t min_s, uint32_t max_s, uint32_t *seconds)
-{
-    uint64_t v;
-    int64_t when, base;
-    if (!value || !seconds)
-        return false;
-    if (!parse_seconds(value, &v)) {
-        if (!parse_http_date(value, &when))
-            return false;
-        /* Relative to the server's own clock when it sent one: immune to
-         * skew between device and service clocks. */
-        if (!date || !parse_http_date(date, &base))
-            base = wall_time_s;
-        v = when > base ? (uint64_t)when - (uint64_t)base : 0;
-    }
-    /* Clamp, never reset (§9 #2: the C SDK turns a 600 s hint into 1 s). */
-    if (v < min_s)
-        v = min_s;
-    if (v > max_s)
-        v = max_s;
-    *seconds = (uint32_t)v;
-    return true;
 }

@@ -6,7 +6,7 @@
  * told to, and feeds the answer (or the network failure) back in. All
  * times are milliseconds on a monotonic clock chosen by the caller.
  *
- * Protocol (PROTOCOL.md §3, §4):
+ * Protocol (docs/protocol.md §3, §4):
  *   PUT register  -> 202/200 assigning  -> wait Retry-After -> GET poll ...
  *                 -> 200 assigned|failed|disabled           -> done
  *                 -> 401 + authenticationKey (TPM only)     -> CHALLENGE
@@ -73,11 +73,10 @@ void prov_sm_config_defaults(prov_sm_config *cfg);
 /* One answer from the service, as the transport received it. */
 typedef struct {
     long status;              /* HTTP status code */
-    const char *retry_after;  /* Retry-After header value, or NULL */
-    const char *date;         /* Date header value, or NULL */
+    int64_t retry_after_s;    /* Retry-After in seconds (the transport
+                                 parses it); -1 when there is none */
     const char *body;         /* not NUL-terminated; may be NULL */
     size_t body_len;
-    int64_t wall_time_s;      /* local UNIX time, for HTTP-date forms */
 } prov_sm_response;
 
 typedef struct {
@@ -155,12 +154,5 @@ void prov_sm_challenge_done(prov_sm *sm, uint64_t now_ms,
 char *prov_sm_request_path(const prov_sm *sm, const char *scope,
                            const char *registration_id,
                            const char *api_version);
-
-/* Parses a Retry-After value: integer seconds, or an HTTP-date relative
- * to `date` (the answer's Date header) or else to wall_time_s. Returns
- * true and the clamped seconds, or false if absent or unparseable. */
-bool prov_parse_retry_after(const char *value, const char *date,
-                            int64_t wall_time_s, uint32_t min_s,
-                            uint32_t max_s, uint32_t *seconds);
 
 #endif

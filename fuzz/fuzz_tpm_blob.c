@@ -1,11 +1,11 @@
 /*
  * libFuzzer target: the TPM authenticationKey blob the service sends
- * (PROTOCOL.md §6.4: credential blob, encrypted secret, wrapped key,
+ * (docs/protocol.md §6.4: credential blob, encrypted secret, wrapped key,
  * seed, public area). The bytes go to the unmarshaller both raw and as
  * the Base64 text the service would send; neither may crash, leak or
- * read past the input. dps_tpm.c is included for its static parser.
+ * read past the input. dps_tpm_tss.c is included for its static parser.
  */
-#include "../csrc/dps_tpm.c"
+#include "../csrc/dps_tpm_tss.c"
 
 #include "dps_crypto.h"
 

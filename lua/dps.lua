@@ -1,45 +1,65 @@
---- dps: Azure IoT Hub Device Provisioning Service client.
+--- Azure IoT Hub Device Provisioning Service client.
 --
 -- The idiomatic layer over the C binding `dps.core`: one validated config
 -- table instead of order-dependent setters, results as Lua tables with
 -- snake_case fields, failures as `nil, message, code, details`.
 --
---   local client = assert(dps.new{ id_scope = ..., registration_id = ...,
---                                   symmetric_key = ... })
---   local res, err, code, details = client:register()   -- blocking
---
--- or, from the script's own loop: client:start(on_result, on_status), then
--- client:step() / client:wait(max_s), or client:pollfds() /
--- client:timeout() for a host event loop (uloop, cqueues...).
+-- Blocking, with `client:register()`; or from the script's own loop:
+-- `client:start(on_result, on_status)`, then `client:step()` and
+-- `client:wait(max_s)`, or `client:pollfds()` and `client:timeout()` for a
+-- host event loop (uloop, cqueues...).
 --
 -- Works on Lua 5.1 to 5.4; `local c <close> = dps.new{...}` on 5.4.
+--
+-- A failure is `nil, message, code, details`: `message` is readable and
+-- holds no secret; `code` is one of `DEV_AUTH_ERROR`, `DISABLED`,
+-- `HUB_NOT_SPECIFIED`, `UNAUTHORIZED`, `TIMEOUT`, `TRANSPORT`,
+-- `KEY_ERROR`, `PARSING`, `ERROR`, `INVALID_ARG`, `INVALID_STATE`,
+-- `MEMORY`, `CALLBACK_ERROR`; `details` is a table of what the service
+-- said (`error_code`, `tracking_id`, `http_status`, `transport_code`,
+-- `status`; absent when unknown).
+--
+-- @module dps
+-- @usage
+-- local dps = require "dps"
+-- local client = assert(dps.new{
+--   id_scope = "0ne00000A0A",
+--   registration_id = "router-0042",
+--   symmetric_key = os.getenv("DPS_SYMMETRIC_KEY"),
+-- })
+-- local res, err, code = client:register()
+-- if res then print(res.assigned_hub, res.device_id) else print(err, code) end
+-- client:close()
 
 local core = require "dps.core"
-local cjson = require "cjson"
-
 local error, pairs, ipairs, pcall, select, setmetatable, tostring,
       type = error, pairs, ipairs, pcall, select, setmetatable,
       tostring, type
+local getmetatable = getmetatable
 local floor, ceil, huge = math.floor, math.ceil, math.huge
 local unpack = table.unpack or unpack -- luacheck: ignore 143
 
--- A private cjson instance: settings made here never leak into the
--- script's own `require "cjson"`.
-local json = cjson.new()
--- lua-cjson encodes {} as an object by default; the OpenResty fork makes
--- it configurable, so say what we mean where the switch exists.
-if json.encode_empty_table_as_object then
-  json.encode_empty_table_as_object(true)
-end
+-- JSON goes through the C core (json-c), not a Lua JSON module: payload
+-- integers go out exactly (Lua 5.3+ integers, and every integral double
+-- up to 2^53 on 5.1) and service integers come back as integers where
+-- they fit, the closest float where they do not.
+local json_encode, json_decode, null = core.json_encode, core.json_decode,
+                                       core.null
 
 local M = { _VERSION = core.VERSION }
+
+-- dps.group objects (see the Group section below); known here so that
+-- dps.new can check its 'group' key.
+local Group = {}
+Group.__index = Group
+Group.__name = "dps group"
 
 local DEFAULT_ENDPOINT = "global.azure-devices-provisioning.net"
 local UINT32_MAX = 4294967295
 
----------------------------------------------------------------------------
+-- ------------------------------------------------------------------------
 -- Configuration: validated once, in full, before anything is created.
----------------------------------------------------------------------------
+-- ------------------------------------------------------------------------
 
 local function is_integer(v, lo, hi)
   return type(v) == "number" and v == floor(v) and v >= lo and v <= hi
@@ -48,6 +68,22 @@ end
 local function check_string(v)
   if type(v) ~= "string" or v == "" then
     return "must be a non-empty string"
+  end
+  -- C sees a string up to its first NUL: a key or id would be cut short.
+  if v:find("\0", 1, true) then
+    return "must not contain a NUL byte"
+  end
+end
+
+-- The service's rule (docs/protocol.md §2), checked here so a bad id is a
+-- config error naming the key rather than a refusal from the C layer.
+local function check_registration_id(v)
+  local why = check_string(v)
+  if why then return why end
+  if #v > 128 or v:find("[^A-Za-z0-9%-%._:]")
+     or not v:find("[A-Za-z0-9%-]$") then
+    return "must be 1 to 128 characters of a-z A-Z 0-9 - . _ :, "
+      .. "ending in a letter, digit or '-'"
   end
 end
 
@@ -117,7 +153,14 @@ local PROXY_KEYS = { host = check_string, port = check_port,
 
 local function check_proxy(v)
   if type(v) == "string" then
-    if not parse_proxy(v) then return PROXY_FORM end
+    local p = parse_proxy(v)
+    if not p then return PROXY_FORM end
+    -- "%00" in the user info decodes to a NUL byte.
+    for _, field in ipairs{ "host", "username", "password" } do
+      if p[field] and p[field]:find("\0", 1, true) then
+        return "must not contain a NUL byte (also not as %00)"
+      end
+    end
     return
   end
   if type(v) ~= "table" then return PROXY_FORM end
@@ -148,12 +191,13 @@ end
 local X509_KEYS = { cert = check_string, key = check_string,
                     key_password = check_string }
 local TPM_KEYS = { tcti = check_string }
+local CERTIFICATE_REQUEST_KEYS = { key = check_string }
 
+-- The checks of every config key. Keys that map one to one to an option
+-- of the C core take theirs from its option list (core.options(), from
+-- csrc/prov_option_list.h), below; these are the composite ones.
 local CHECKS = {
   id_scope = check_string,
-  registration_id = check_string,
-  symmetric_key = check_key,
-  group_key = check_key,
   x509 = function(v)
     return check_subtable("x509", v, X509_KEYS, { cert = true, key = true })
   end,
@@ -162,13 +206,11 @@ local CHECKS = {
     return check_subtable("tpm", v, TPM_KEYS, {})
   end,
   global_endpoint = check_endpoint,
-  trusted_certs = check_string,
   payload = function(v)
     if type(v) ~= "table" then return "must be a table" end
-    local ok, why = pcall(json.encode, v)
-    if not ok then
-      return "cannot be encoded as JSON: " .. tostring(why)
-    end
+    -- The message names the key: "'payload.a[2]' is a sparse array ...".
+    local text, why = json_encode(v, "payload")
+    if not text then return nil, why end
   end,
   timeout = function(v)
     if type(v) ~= "number" or not (v > 0) then
@@ -178,26 +220,30 @@ local CHECKS = {
       return "must be at most " .. UINT32_MAX .. " (or math.huge)"
     end
   end,
-  request_timeout = function(v)
-    if not is_integer(v, 1, 255) then
-      return "must be an integer from 1 to 255"
-    end
-  end,
-  sas_ttl = function(v)
-    if not is_integer(v, 1, UINT32_MAX) then
-      return "must be a positive integer"
-    end
-  end,
-  max_retries = function(v)
-    if not is_integer(v, 0, UINT32_MAX) then
-      return "must be a non-negative integer"
-    end
-  end,
   proxy = check_proxy,
-  logtrace = check_boolean,
-  insecure_skip_tls_verify = check_boolean,
-  api_version = check_string,
+  group = function(v)
+    if getmetatable(v) ~= Group then return "must be a dps.group" end
+    if v._closed then return "is a closed dps.group" end
+  end,
+  certificate_request = function(v)
+    return check_subtable("certificate_request", v, CERTIFICATE_REQUEST_KEYS,
+                          { key = true })
+  end,
 }
+
+-- A key's check from the type and range the C option list gives it.
+local function option_check(o)
+  if o.type == "boolean" then return check_boolean end
+  if o.type == "integer" then
+    local why = ("must be an integer from %.0f to %.0f"):format(o.min, o.max)
+    return function(v)
+      if not is_integer(v, o.min, o.max) then return why end
+    end
+  end
+  if o.rule == "registration_id" then return check_registration_id end
+  if o.rule == "base64_key" then return check_key end
+  return check_string
+end
 
 local ATTESTATIONS = { "symmetric_key", "group_key", "x509", "tpm" }
 
@@ -234,13 +280,11 @@ local function validate(cfg)
   end
 end
 
--- The option calls a valid config maps to, in a fixed order: identity
--- first, then transport, then limits. Each entry: config key, then a
--- function returning (option name, value) pairs as a flat list.
+-- The option calls a valid config maps to. Each entry: config key, then
+-- a function returning (option name, value) pairs as a flat list. The
+-- composite keys are here; the one-to-one keys are added below from the
+-- C option list, in its order.
 local OPTIONS = {
-  { "registration_id", function(v) return "registration_id", v end },
-  { "symmetric_key", function(v) return "symmetric_key", v end },
-  { "group_key", function(v) return "group_key", v end },
   { "x509", function(v)
       if v.key_password then
         return "x509certificate", v.cert, "x509privatekey", v.key,
@@ -250,22 +294,24 @@ local OPTIONS = {
     end },
   -- "" means the default TCTI (device:/dev/tpmrm0) and selects TPM.
   { "tpm", function(v) return "tpm_tcti", v ~= true and v.tcti or "" end },
-  { "trusted_certs", function(v) return "TrustedCerts", v end },
   { "proxy", function(v)
       return "proxy_data", type(v) == "string" and parse_proxy(v) or v
     end },
-  { "insecure_skip_tls_verify",
-    function(v) return "insecure_skip_tls_verify", v end },
-  { "api_version", function(v) return "api_version", v end },
-  { "logtrace", function(v) return "logtrace", v end },
+  { "certificate_request",
+    function(v) return "certificate_request_key", v.key end },
   -- math.huge: no deadline (0 in C); fractions round up.
   { "timeout", function(v)
       return "provisioning_deadline", v == huge and 0 or ceil(v)
     end },
-  { "request_timeout", function(v) return "provisioning_timeout", v end },
-  { "sas_ttl", function(v) return "sas_token_lifetime", v end },
-  { "max_retries", function(v) return "max_retries", v end },
 }
+
+for _, o in ipairs(core.options()) do
+  if o.key then
+    local name = o.name
+    CHECKS[o.key] = option_check(o)
+    OPTIONS[#OPTIONS + 1] = { o.key, function(v) return name, v end }
+  end
+end
 
 -- Applies one config key's options; returns nil or (message, code).
 local function apply(h, key, ...)
@@ -278,9 +324,9 @@ local function apply(h, key, ...)
   end
 end
 
----------------------------------------------------------------------------
+-- ------------------------------------------------------------------------
 -- Results
----------------------------------------------------------------------------
+-- ------------------------------------------------------------------------
 
 local RENAMED = {
   createdDateTimeUtc = "created",
@@ -297,7 +343,7 @@ end
 -- A decoded JSON value with object keys snake_cased and JSON null as nil.
 -- The custom payload is the caller's data and is left as decoded.
 local function convert(v)
-  if v == cjson.null or v == json.null then return nil end
+  if v == null then return nil end
   if type(v) ~= "table" then return v end
   local out = {}
   for k, x in pairs(v) do
@@ -315,17 +361,20 @@ end
 
 local function decode(text)
   if type(text) ~= "string" then return nil end
-  local ok, v = pcall(json.decode, text)
-  if ok then return v end
+  return (json_decode(text))
 end
 
 local function nonzero(v)
   if v ~= 0 and v ~= "" then return v end
 end
 
----------------------------------------------------------------------------
+-- ------------------------------------------------------------------------
 -- Client
----------------------------------------------------------------------------
+-- ------------------------------------------------------------------------
+
+--- A provisioning client, made by `dps.new`.
+-- Methods on a closed client raise `attempt to use a closed dps client`.
+-- @type Client
 
 local Client = {}
 Client.__index = Client
@@ -358,13 +407,25 @@ local function success(h, ctx, hub, device_id)
   res.registration_id = res.registration_id or h:registration_id()
   res.status = res.status or "assigned"
   if res.payload == nil then res.payload = decode(h:get_payload()) end
-  if res.payload == cjson.null or res.payload == json.null then
+  if res.payload == null then
     res.payload = nil
   end
   if res.assigned_hub and res.device_id then
     res.connection_string = connection_string(h, ctx, res.assigned_hub,
                                               res.device_id)
   end
+  -- The chain as the C core checked it, PEM; never the raw Base64 DER.
+  res.issued_certificate = h:issued_certificate()
+  res.issued_certificate_chain = nil
+  if res.issued_certificate then
+    local chain = {}
+    for pem in res.issued_certificate:gmatch(
+        "%-%-%-%-%-BEGIN CERTIFICATE%-%-%-%-%-.-%-%-%-%-%-END CERTIFICATE%-%-%-%-%-\n") do
+      chain[#chain + 1] = pem
+    end
+    res.issued_certificate_chain = chain
+  end
+  if h:is_cached() then res.from_cache = true end
   return res
 end
 
@@ -388,6 +449,10 @@ end
 -- position of the caller's call (level 3: caller of the method).
 local function open(self)
   if self._closed then error("attempt to use a closed dps client", 3) end
+  local g = self._group
+  if g and g._closed then
+    error("attempt to use a client of a closed dps group", 3)
+  end
   return self._h
 end
 
@@ -397,26 +462,23 @@ local function check_callback(v, n, name, optional)
     n, name, type(v)), 3)
 end
 
---- Starts a registration; the work happens in step(). on_result is called
--- once, from step(): on_result(res) or on_result(nil, message, code,
--- details). on_status(status) gets "connected", "registering",
--- "assigning", "assigned", "error". Returns true or nil, message, code.
---
--- The core holds these closures in the registry until the result; they
--- capture ctx, never the client, so a client dropped with a registration
--- in flight is still collected (and its transfer aborted).
-function Client:start(on_result, on_status)
-  check_callback(on_result, 1, "start")
-  check_callback(on_status, 2, "start", true)
+-- Starts a run of the core: register_device, lookup_device or
+-- cached_assignment. The closures capture ctx, never the client (see
+-- Client:start).
+local function start_run(self, method, on_result, on_status)
   local h, ctx = open(self), self._ctx
+  local lookup = method == "lookup_device"
   local status_cb
   if on_status then
     status_cb = function(status) on_status(status) end
   end
-  local ok, err, code = h:register_device(
+  local ok, err, code = h[method](h,
     function(result, hub, device_id, handle)
       if result == "OK" then
         on_result(success(handle, ctx, hub, device_id))
+      elseif lookup and handle:last_error().http_status == 404 then
+        local _, msg, _, details = failure(handle, result)
+        on_result(nil, msg, "NOT_FOUND", details)
       else
         on_result(failure(handle, result))
       end
@@ -424,9 +486,36 @@ function Client:start(on_result, on_status)
   return ok, err, code
 end
 
---- Advances the registration; never blocks. Returns true, or nil,
--- "callback error: ...", "CALLBACK_ERROR" when a callback raised (the
--- registration itself goes on). Raises when called from a callback.
+-- The core holds these closures in the registry until the result; they
+-- capture ctx, never the client, so a client dropped with a registration
+-- in flight is still collected (and its transfer aborted).
+
+--- Starts a registration without blocking; the work happens in `step`.
+-- @tparam function on_result called once, from `step`: `on_result(res)`
+-- with the result table of `register`, or `on_result(nil, message, code,
+-- details)`
+-- @tparam[opt] function on_status called with `"connected"`,
+-- `"registering"`, `"assigning"`, then `"assigned"` or `"error"`
+-- @treturn[1] boolean `true` when the registration started
+-- @return[2] `nil`
+-- @treturn[2] string message
+-- @treturn[2] string code, e.g. `INVALID_STATE` when one is running
+-- @usage
+-- local done = false
+-- client:start(function(res, err) print(res and res.device_id or err); done = true end)
+-- while not done do client:step(); client:wait(1) end
+function Client:start(on_result, on_status)
+  check_callback(on_result, 1, "start")
+  check_callback(on_status, 2, "start", true)
+  return start_run(self, "register_device", on_result, on_status)
+end
+
+--- Advances the registration: DNS, TLS, HTTP and timers; never blocks.
+-- Raises when called from inside a callback.
+-- @treturn[1] boolean `true`
+-- @return[2] `nil` when a callback raised (the registration goes on)
+-- @treturn[2] string `"callback error: ..."`
+-- @treturn[2] string `"CALLBACK_ERROR"`
 function Client:step()
   local h = open(self)
   if self._stepping then
@@ -442,30 +531,64 @@ function Client:step()
   error(err, 0)
 end
 
---- Sleeps until the client has work or max_s seconds (default: no
--- limit but the client's own timer) passed. Returns true when step() is
--- due, false when max_s passed or nothing is running.
+--- Sleeps until the client has work (a socket or its next timer).
+-- @tparam[opt] number max_s the longest sleep in seconds (default: no
+-- limit but the client's own timer)
+-- @treturn boolean `true` when `step` is due, `false` when `max_s` passed
+-- or nothing is running
 function Client:wait(max_s)
   local h = open(self)
   if max_s ~= nil and (type(max_s) ~= "number" or not (max_s >= 0)) then
     error("bad argument #1 to 'wait' (non-negative number of seconds "
           .. "expected, got " .. tostring(max_s) .. ")", 2)
   end
+  -- A grouped client's sockets and timers are its group's.
+  if self._group then
+    if not h:is_busy() then return false end
+    return self._group._g:wait(max_s)
+  end
   local ok, err, code = h:wait(max_s)
   return ok, err, code
 end
 
---- { {fd=, read=bool, write=bool}, ... } for a host event loop.
-function Client:pollfds() return open(self):pollfds() end
---- Seconds until step() is due (0: now), or nil when nothing is scheduled.
-function Client:timeout() return open(self):timeout() end
+--- The descriptors a host event loop should watch (the group's, for a
+-- client of a group); call `step` when one is ready.
+-- @treturn table `{ {fd=, read=bool, write=bool}, ... }`
+function Client:pollfds()
+  local h = open(self)
+  if self._group then return self._group._g:pollfds() end
+  return h:pollfds()
+end
+--- When `step` is next needed (the group's, for a client of a group).
+-- @treturn number|nil seconds (0: now), or `nil` when only the
+-- descriptors matter or nothing runs
+function Client:timeout()
+  local h = open(self)
+  if self._group then return self._group._g:timeout() end
+  return h:timeout()
+end
+--- Whether a registration is running.
+-- @treturn boolean
 function Client:is_busy() return open(self):is_busy() end
+--- The registration id in use (given, the certificate's CN, or derived
+-- from the TPM's EK).
+-- @treturn string
 function Client:registration_id() return open(self):registration_id() end
---- {result=, message=, http_status=, error_code=, tracking_id=,
--- transport_code=} of the last failure (0 and "" when unknown).
+--- What is known of the last failure.
+-- @treturn table `{result=, message=, http_status=, error_code=,
+-- tracking_id=, transport_code=}` (0 and `""` when unknown)
 function Client:last_error() return open(self):last_error() end
 
---- An IoT Hub SAS token for the assigned device (ttl in seconds).
+--- An IoT Hub SAS token for the assigned device, signed with the device
+-- key (or inside the TPM).
+-- @tparam integer ttl lifetime in seconds
+-- @tparam[opt] string resource the token's resource (default: the
+-- assigned hub and device)
+-- @treturn[1] string the token
+-- @return[2] `nil` before an assignment or on failure
+-- @treturn[2] string message
+-- @treturn[2] string code
+-- @usage local token = assert(client:hub_sas_token(3600))
 function Client:hub_sas_token(ttl, resource)
   local h = open(self)
   if type(ttl) ~= "number" or ttl < 1 or ttl > UINT32_MAX
@@ -481,53 +604,258 @@ function Client:hub_sas_token(ttl, resource)
   return token, err, code
 end
 
---- Registers and blocks until assigned, failed or timed out (the config's
--- `timeout`). Returns the result table, or nil, message, code, details.
-function Client:register(on_status)
-  check_callback(on_status, 1, "register", true)
+-- Runs register_device or lookup_device to the end (name: for errors).
+local function run_blocking(self, method, name, on_status)
   local h, r = open(self), nil
   if self._stepping then
-    error("register() called from inside a dps callback", 2)
+    error(name .. "() called from inside a dps callback", 3)
   end
-  local ok, err, code = self:start(function(...)
+  local ok, err, code = start_run(self, method, function(...)
     r = { n = select("#", ...), ... }
   end, on_status)
   if not ok then return nil, err, code end
   local cb_err
+  -- A client of a group drives the whole group until it is done. A
+  -- callback error seen then may be another client's: it is reported
+  -- only when this client got no result.
+  local group = self._group
   while not r do
-    local stepped, e = self:step()
+    if group and group._closed then
+      return nil, "dps group closed during " .. name .. "()", "CLOSED"
+    end
+    local stepped, e
+    if group then stepped, e = group._g:step() else stepped, e = self:step() end
     if not stepped then cb_err = cb_err or e end
     if r then break end
     if self._closed then
-      return nil, "dps client closed during register()", "CLOSED"
+      return nil, "dps client closed during " .. name .. "()", "CLOSED"
+    end
+    if group and group._closed then
+      return nil, "dps group closed during " .. name .. "()", "CLOSED"
     end
     if not h:is_busy() then
       if cb_err then return nil, cb_err, "CALLBACK_ERROR" end
       return nil, "registration ended without a result", "ERROR"
     end
-    local w, werr, wcode = h:wait()
+    local w, werr, wcode
+    if group then w, werr, wcode = group._g:wait() else w, werr, wcode = h:wait() end
     if w == nil then return nil, werr, wcode end
     -- false: busy, yet neither a descriptor nor a timer to wait for;
     -- sleep a second rather than spin.
     if w == false then h:wait(1) end
   end
-  if cb_err then return nil, cb_err, "CALLBACK_ERROR" end
+  if cb_err and not group then return nil, cb_err, "CALLBACK_ERROR" end
   return unpack(r, 1, r.n)
 end
 
+--- Registers and blocks until assigned, failed or timed out (the
+-- config's `timeout`). With `cache`, a still valid cached assignment
+-- answers at once.
+-- @tparam[opt] function on_status as for `start`
+-- @treturn[1] table the service's `registrationState` with snake_case
+-- fields: `status`, `assigned_hub`, `device_id`, `registration_id`,
+-- `substatus`, `etag`, `created`, `last_updated`, `payload` (decoded),
+-- `connection_string` (keys and X.509; it holds the device key: do not
+-- log it), `x509` (X.509 only), `issued_certificate` and
+-- `issued_certificate_chain` (with `certificate_request`: the PEM chain,
+-- leaf first, and its certificates one by one), `from_cache` (`true`
+-- when the cache answered)
+-- @return[2] `nil`
+-- @treturn[2] string message, readable, without secrets
+-- @treturn[2] string code (see the module's description)
+-- @treturn[2] table details: `error_code`, `tracking_id`,
+-- `http_status`, `transport_code`, `status`
+-- @usage
+-- local res, err, code, details = client:register()
+-- if not res then error(("%s (%s)"):format(err, code)) end
+function Client:register(on_status)
+  check_callback(on_status, 1, "register", true)
+  return run_blocking(self, "register_device", "register", on_status)
+end
+
+--- The Device Registration Status Lookup: blocks like `register`. Never
+-- sends a CSR; updates the cache when one is configured. Not available
+-- with TPM attestation.
+-- @tparam[opt] function on_status as for `start`
+-- @treturn[1] table the result table of `register`, when the device is
+-- assigned
+-- @return[2] `nil`
+-- @treturn[2] string message
+-- @treturn[2] string code: `NOT_FOUND` when the service knows no
+-- registration, or another code
+-- @treturn[2] table details, as for `register`
+function Client:lookup(on_status)
+  check_callback(on_status, 1, "lookup", true)
+  return run_blocking(self, "lookup_device", "lookup", on_status)
+end
+
+--- The cached assignment (with `cache`), never asking the service. For
+-- boot scripts that must not wait for the network.
+-- @treturn[1] table the result table of `register`
+-- @return[2] `nil`
+-- @treturn[2] string message
+-- @treturn[2] string code: `NOT_FOUND` when the cache holds no valid
+-- assignment
+-- @treturn[2] table details
+-- @usage
+-- local res = client:cached() or assert(client:register())
+function Client:cached()
+  local res, err, code, details = run_blocking(self, "cached_assignment",
+                                               "cached")
+  if not res and code == "ERROR" and (err:find("no valid cached assignment", 1, true)
+      or err:find("no assignment cache", 1, true)) then
+    return nil, err, "NOT_FOUND", details
+  end
+  return res, err, code, details
+end
+
+--- Removes the assignment cache file, so the next `register` asks the
+-- service.
+-- @treturn[1] boolean `true`
+-- @return[2] `nil`
+-- @treturn[2] string message
+-- @treturn[2] string code
+function Client:forget()
+  local ok, err, code = open(self):forget_assignment()
+  return ok, err, code
+end
+
 --- Closes the client, aborting a registration in flight; idempotent.
--- Also done by garbage collection and by <close> (5.4).
+-- Also done by garbage collection and by `<close>` (Lua 5.4). Closing
+-- from inside the client's own callback is safe.
 function Client:close()
   self._closed = true
   return self._h:close()
 end
 
 ---------------------------------------------------------------------------
--- Module
+-- Groups: many clients, one driver (see README "Fleets")
 ---------------------------------------------------------------------------
 
---- Creates a client from a config table (see README). A bad config
--- raises; a failure of the C layer returns nil, message, code.
+local GROUP_KEYS = {
+  max_connections = function(v)
+    if not is_integer(v, 0, 65535) then
+      return "must be an integer from 0 (no cap) to 65535"
+    end
+  end,
+}
+
+--- Many clients, one driver, made by `dps.group`. Methods on a closed
+-- group raise `attempt to use a closed dps group`.
+-- @type Group
+
+local function open_group(self)
+  if self._closed then error("attempt to use a closed dps group", 3) end
+  return self._g
+end
+
+--- Advances every client of the group; never blocks.
+-- @treturn[1] boolean `true`
+-- @return[2] `nil` when a callback raised
+-- @treturn[2] string `"callback error: ..."`
+-- @treturn[2] string `"CALLBACK_ERROR"`
+function Group:step()
+  return open_group(self):step()
+end
+
+--- Sleeps until some client of the group has work.
+-- @tparam[opt] number max_s at most this many seconds
+-- @treturn boolean `true` when `step` is due
+function Group:wait(max_s)
+  local g = open_group(self)
+  if max_s ~= nil and (type(max_s) ~= "number" or not (max_s >= 0)) then
+    error("bad argument #1 to 'wait' (non-negative number of seconds "
+          .. "expected, got " .. tostring(max_s) .. ")", 2)
+  end
+  return g:wait(max_s)
+end
+
+--- Steps and waits until no client of the group is busy, or `max_s`
+-- seconds passed. A callback error ends it (the clients go on; `run`
+-- again to continue).
+-- @tparam[opt] number max_s at most this many seconds
+-- @treturn[1] boolean `true` when no client is busy, `false` at `max_s`
+-- @return[2] `nil` when a callback raised
+-- @treturn[2] string message
+-- @treturn[2] string `"CALLBACK_ERROR"`
+function Group:run(max_s)
+  local g = open_group(self)
+  if max_s ~= nil and (type(max_s) ~= "number" or not (max_s >= 0)) then
+    error("bad argument #1 to 'run' (non-negative number of seconds "
+          .. "expected, got " .. tostring(max_s) .. ")", 2)
+  end
+  return g:run(max_s)
+end
+
+--- The descriptors of all clients of the group, for a host event loop.
+-- @treturn table `{ {fd=, read=bool, write=bool}, ... }`
+function Group:pollfds() return open_group(self):pollfds() end
+--- When `step` is next due.
+-- @treturn number|nil seconds (0: now), or `nil` when nothing is scheduled
+function Group:timeout() return open_group(self):timeout() end
+--- Whether any client of the group is busy.
+-- @treturn boolean
+function Group:is_busy() return open_group(self):is_busy() end
+
+--- Aborts what is in flight (no callbacks); clients of the group raise
+-- afterwards. Idempotent; safe from a callback; also done by `<close>`.
+function Group:close()
+  self._closed = true
+  return self._g:close()
+end
+
+function Group:__close() self:close() end
+
+function Group:__tostring()
+  return (tostring(self._g):gsub("^dps%.core group", "dps group"))
+end
+
+-- ------------------------------------------------------------------------
+-- Module
+-- ------------------------------------------------------------------------
+
+--- Module functions.
+-- @section module
+
+--- Creates a client. The whole table is validated before anything is
+-- created: an unknown key or a value of the wrong type raises an error
+-- naming the key. Exactly one of `symmetric_key`, `group_key`, `x509`,
+-- `tpm` must be given.
+-- @tparam table cfg settings (the README's options table describes each):
+--
+--  * `id_scope` (string, required): the DPS instance's ID scope
+--  * `registration_id` (string): required with keys
+--  * `symmetric_key` (string): Base64 key of an individual enrollment
+--  * `group_key` (string): Base64 key of an enrollment group
+--  * `x509` (table): `{ cert=, key=, key_password= }`, paths or PEM text
+--  * `tpm` (table or `true`): `{ tcti = "device:/dev/tpmrm0" }`
+--  * `global_endpoint` (string): host, `host:port` or `https://host[:port]`
+--  * `trusted_certs` (string): CA file path or PEM text
+--  * `payload` (table): custom allocation payload, sent as JSON
+--  * `timeout` (number): seconds for the whole registration (default 300)
+--  * `request_timeout` (integer 0..255): seconds per request (default 30)
+--  * `max_retries` (integer 0..1000): failed attempts in a row (default 10)
+--  * `sas_ttl` (integer 60..31536000): SAS token lifetime in seconds
+--    (default 3600)
+--  * `proxy` (string or table): HTTP CONNECT proxy
+--  * `logtrace` (boolean): trace to stderr, secrets masked
+--  * `api_version` (string): DPS api-version (default `2021-06-01`;
+--    `2025-07-01-preview` with `certificate_request`)
+--  * `certificate_request` (table): `{ key = path }`, the operational key
+--    of a certificate DPS issues
+--  * `cache` (string): path of the assignment cache file
+--  * `insecure_skip_tls_verify` (boolean): lab use only
+--  * `group` (Group): a `dps.group` whose driver, connection pool and
+--    caches the client shares
+-- @treturn[1] Client the client
+-- @return[2] `nil` when the C layer refuses a setting
+-- @treturn[2] string message
+-- @treturn[2] string code
+-- @usage
+-- local client = assert(dps.new{
+--   id_scope = "0ne00000A0A",
+--   x509 = { cert = "/etc/dps/device.pem", key = "/etc/dps/device.key" },
+-- })
 function M.new(cfg)
   local why = validate(cfg)
   if why then error("dps.new: " .. why, 2) end
@@ -540,31 +868,67 @@ function M.new(cfg)
       local e, c = apply(h, key, map(cfg[key]))
       if e then
         h:close()
+        -- A value the C layer refuses is a config error like any other.
+        if c == "INVALID_ARG" then error(e, 2) end
         return nil, e, c
       end
     end
   end
   if cfg.payload ~= nil then
-    local ok, e, c = h:set_payload(json.encode(cfg.payload))
+    local ok, e, c = h:set_payload((json_encode(cfg.payload)))
     if not ok then
       h:close()
       return nil, "dps.new: 'payload': " .. e, c
     end
   end
+  if cfg.group then
+    local ok, e, c = cfg.group._g:attach(h)
+    if not ok then
+      h:close()
+      return nil, "dps.new: 'group': " .. e, c
+    end
+  end
   return setmetatable({
     _h = h,
+    _group = cfg.group,
     -- What a result's connection string needs; see start() on why it is
     -- a table of its own.
     _ctx = { x509 = cfg.x509 ~= nil },
   }, Client)
 end
 
---- The library version ("0.1.0").
+--- Creates a group of clients sharing one driver: one libcurl multi
+-- handle, connection pool, DNS and TLS session cache, at most
+-- `max_connections` sockets. Clients join with `dps.new{ group = g }`.
+-- @tparam[opt] table opts `{ max_connections = n }`: 0..65535, 0 for no
+-- cap (default 16)
+-- @treturn Group the group
+-- @usage local group = dps.group{ max_connections = 16 }
+function M.group(opts)
+  if opts == nil then opts = {} end
+  if type(opts) ~= "table" then
+    error("dps.group: expects an options table or nothing, got "
+          .. type(opts), 2)
+  end
+  local why, full = check_subtable("group", opts, GROUP_KEYS, {})
+  if why or full then
+    error("dps.group: " .. (full or why), 2)
+  end
+  return setmetatable({ _g = core.group(opts.max_connections) }, Group)
+end
+
+--- The library version.
+-- @treturn string e.g. `"0.1.0"`
 function M.version()
   return core.version()
 end
 
---- True when this build can use a TPM (built with tpm2-tss).
+--- JSON null in payloads (a NULL light userdata: lua-cjson's
+-- `cjson.null` is the same value).
+M.null = null
+
+--- Whether this build can use a TPM (built with tpm2-tss).
+-- @treturn boolean
 function M.tpm_available()
   return core.tpm_available()
 end

@@ -1,5 +1,6 @@
--- dps.core mirrors the seed's C API one to one; each seed requirement
--- (SRS_PROV_CLIENT_07_xxx) that still means something is traced here.
+-- dps.core mirrors the C API one to one; each requirement of the original
+-- low-level client (SRS_PROV_CLIENT_07_xxx, spec/SRS_TRACE.md) that still
+-- means something is traced here.
 local core = require "dps.core"
 local H = require "helpers"
 
@@ -13,7 +14,7 @@ local function drive(c, state, limit_s)
   return false
 end
 
-describe("dps.core (seed API)", function()
+describe("dps.core (low-level API)", function()
   local emu
 
   setup(function()

@@ -35,7 +35,7 @@ describe("symmetric key provisioning", function()
     client:close()
   end)
 
-  it("signs the SAS token as PROTOCOL.md §5 describes", function()
+  it("signs the SAS token as docs/protocol.md §5 describes", function()
     emu:configure(H.config{ enrollments = { H.sym_enrollment("dev-1") } })
     local client = assert(dps.new(H.client_config(emu)))
     assert(client:register())
@@ -52,7 +52,7 @@ describe("symmetric key provisioning", function()
     assert.are.equal("application/json", reqs[1].headers.Accept)
   end)
 
-  -- PROTOCOL.md §9 #6: the official client signs once and never renews.
+  -- docs/protocol.md §9 #6: the official client signs once and never renews.
   it("reuses its SAS token while fresh and renews it before expiry", function()
     local function expiries()
       local out = {}
@@ -89,7 +89,7 @@ describe("symmetric key provisioning", function()
     local res, err = client:register()
     assert.is_nil(err)
     assert.are.equal("sn-007-888-abc-mac-a1-b2-c3-d4-e5-f6", res.device_id)
-    -- PROTOCOL.md KAT-1: the derived key, as in Microsoft's docs.
+    -- docs/protocol.md KAT-1: the derived key, as in Microsoft's docs.
     assert.matches("SharedAccessKey=Jsm0lyGpjaVYVP2g3FnmnmG9dI/9qU24wNoykUmermc=",
                    res.connection_string, 1, true)
     client:close()
@@ -182,7 +182,7 @@ describe("symmetric key provisioning", function()
     client:close()
   end)
 
-  it("maps failed registrations to the seed's results", function()
+  it("maps failed registrations to the C API's results", function()
     local cases = { [400208] = "HUB_NOT_SPECIFIED", [400209] = "UNAUTHORIZED",
                     [400207] = "ERROR" }
     for ec, want in pairs(cases) do

@@ -41,14 +41,18 @@ local DEVICE_01 = { cert = pki("device-01.pem"), key = pki("device-01.key") }
 -- "pass a file path" instead.
 -- (Asked once, of the curl tool, which links the same libcurl here; run
 -- without the sanitizer runtime the asan run preloads, like every
--- subprocess of the specs.)
+-- subprocess of the specs. A build over another libcurl, such as the
+-- router stack's, names its TLS backend in DPS_TEST_CURL_SSL.)
 local pem_blobs
 local function curl_takes_pem_blobs()
   if pem_blobs == nil then
-    local p = io.popen("env -u LD_PRELOAD -u ASAN_OPTIONS -u LSAN_OPTIONS " ..
-                       "timeout 10 curl --version 2>/dev/null")
-    local line = p and p:read("*l") or ""
-    if p then p:close() end
+    local line = os.getenv("DPS_TEST_CURL_SSL")
+    if not line then
+      local p = io.popen("env -u LD_PRELOAD -u ASAN_OPTIONS -u LSAN_OPTIONS " ..
+                         "timeout 10 curl --version 2>/dev/null")
+      line = p and p:read("*l") or ""
+      if p then p:close() end
+    end
     pem_blobs = line:find("OpenSSL", 1, true) ~= nil or
                 line:find("wolfSSL", 1, true) ~= nil
   end
@@ -213,7 +217,7 @@ describe("X.509 provisioning", function()
   end)
 
   -- Pending on a transport fix (reported to the lead): csrc/dps_http.c
-  -- is_pem() wants "-----BEGIN" at the start, dps_x509.c accepts it
+  -- is_pem() wants "-----BEGIN" at the start, dps_x509_openssl.c accepts it
   -- anywhere, so this text passes the pre-check as PEM and then goes to
   -- libcurl as a *file name*; curl's error echoes the start of the key.
   -- Turn these into it() once dps_http.c hands libcurl the text from its
@@ -225,8 +229,14 @@ describe("X.509 provisioning", function()
       key = BAG .. H.read_file(pki("device-01.key")) })))
     local res, err, code = client:register()
     client:close()
-    assert.is_nil(err, code)
-    assert.are.equal("x509-device-01", res.device_id)
+    if curl_takes_pem_blobs() then
+      assert.is_nil(err, code)
+      assert.are.equal("x509-device-01", res.device_id)
+    else
+      assert.is_nil(res)
+      assert.are.equal("KEY_ERROR", code)
+      assert.matches("file path", err, 1, true)
+    end
   end)
 
   it("never puts key text in an error message", function()

@@ -187,7 +187,7 @@ describe("TPM provisioning", function()
       if r.device_id == device_id then hub_key = r.hub_key end
     end
     assert.is_string(hub_key)
-    -- The HMAC covers the literal (URL-encoded) sr, "\n", se (PROTOCOL §5).
+    -- The HMAC covers the literal (URL-encoded) sr, "\n", se (docs/protocol.md §5).
     assert.are.equal(hmac_b64(hub_key, sr .. "\n" .. se), url_decode(sig))
     return hub_key
   end
@@ -256,6 +256,47 @@ describe("TPM provisioning", function()
     assert.is_nil(err, code)
     assert.is_nil(token:find("skn=", 1, true))
     assert_hub_token(token, res.device_id, 3600, t0)
+  end)
+
+  -- Certificates from DPS work with a TPM too (spec/07 covers the rest);
+  -- the status lookup does not: DPS authenticates a TPM only through a
+  -- registration's challenge.
+  it("gets an issued certificate for a CSR, and refuses lookup()", function()
+    ensure_enrolled()
+    local key = H.tmpname()
+    local client = tpm_client(tpm, { certificate_request = { key = key } })
+    local res, err, code = client:register()
+    assert.is_nil(err, code)
+    assert.are.equal(2, #res.issued_certificate_chain)
+    local reqs = emu:requests()
+    assert.are.equal("2025-07-01-preview", reqs[#reqs].query["api-version"])
+    assert.is_string(cjson.decode(reqs[1].body).csr)
+    local n = #reqs
+    res, err, code = client:lookup()
+    client:close()
+    os.remove(key)
+    assert.is_nil(res)
+    assert.are.equal("ERROR", code)
+    assert.matches("not available with TPM", err)
+    assert.are.equal(n, #emu:requests())
+  end)
+
+  it("answers from the assignment cache and still signs hub tokens", function()
+    ensure_enrolled()
+    local cache = H.tmpname()
+    local client = tpm_client(tpm, { cache = cache })
+    local first = assert(client:register())
+    client:close()
+    local n = #emu:requests()
+    client = tpm_client(tpm, { cache = cache })
+    local res = assert(client:register())
+    assert.is_true(res.from_cache)
+    assert.are.equal(first.device_id, res.device_id)
+    assert.are.equal(n, #emu:requests())
+    local t0 = H.now()
+    assert_hub_token(assert(client:hub_sas_token(600)), res.device_id, 600, t0)
+    client:close()
+    os.remove(cache)
   end)
 
   it("registers twice in a row on the same TPM, replacing the key", function()

@@ -77,7 +77,11 @@ describe("dps.new refuses what can never work", function()
       it(("a %s that is not Base64 (%q)"):format(field, bad), function()
         local ok, err = pcall(dps.new, with{ symmetric_key = H.NONE, [field] = bad })
         assert.is_false(ok)
-        assert.matches("^dps.new: '" .. field .. "' is not valid Base64", tostring(err))
+        -- A NUL byte is refused before the Base64 check, as for any string.
+        assert.matches("^dps.new: '" .. field .. "' ", tostring(err))
+        local why = tostring(err):sub(#field + 13)
+        assert.truthy(why:find("^is not valid Base64") or
+                      why:find("^must not contain a NUL byte"), why)
         assert.is_nil(tostring(err):find(bad, 1, true), "the message quotes the key")
       end)
     end
@@ -213,5 +217,89 @@ describe("other final failures", function()
       assert.matches("TRANSPORT\nthe process has run out of file descriptors %(EMFILE%)", out)
       assert.is_nil(out:find("cannot read the trusted_certs", 1, true))
     end
+  end)
+end)
+
+-- The same table for grouped clients: their transfers run on the
+-- group's shared driver (csrc/dps_http_pool.c), not on their own.
+describe("in a dps.group, failures are classified the same", function()
+  local emu
+  setup(function()
+    emu = H.start_emulator(H.config{ enrollments = { H.sym_enrollment("dev-1") } })
+  end)
+  teardown(function() emu:stop() end)
+
+  -- Runs fn(group) and closes the group whatever happens.
+  local function in_group(fn)
+    local g = dps.group{ max_connections = 2 }
+    local ok, err = pcall(fn, g)
+    g:close()
+    assert(ok, err)
+  end
+
+  it("a TLS alert about the device certificate is final", function()
+    local srv = start_refusal_server("--alert unknown_ca")
+    local ok, err = pcall(in_group, function(g)
+      local client = assert(dps.new{ id_scope = H.scope, x509 = x509_device("device-01"),
+        global_endpoint = "127.0.0.1:" .. srv.port, trusted_certs = H.ca,
+        timeout = 60, max_retries = 5, group = g })
+      local res, msg, code = client:register()
+      client:close()
+      assert.is_nil(res)
+      assert.are.equal("DEV_AUTH_ERROR", code)
+      assert.matches("the service refused the device certificate %(TLS alert: unknown ca%)", msg)
+      assert.are.equal(1, srv.count(), "retried")
+    end)
+    srv.stop()
+    assert(ok, err)
+  end)
+
+  it("a proxy's 407 is final, a proxy's 502 is retried", function()
+    local proxy = H.start_proxy("alice", "s3cret")
+    local ok, err = pcall(in_group, function(g)
+      local client = assert(dps.new(H.client_config(emu, { timeout = 60,
+        max_retries = 5, group = g,
+        proxy = { host = "127.0.0.1", port = proxy.port,
+                  username = "alice", password = "wrong" } })))
+      local res, msg, code = client:register()
+      client:close()
+      assert.is_nil(res)
+      assert.are.equal("TRANSPORT", code)
+      assert.matches("the proxy refused the credentials %(HTTP 407%)", msg)
+      assert.are.equal(1, #proxy.requests(), "retried")
+    end)
+    proxy.stop()
+    assert(ok, err)
+
+    proxy = H.start_proxy()
+    ok, err = pcall(in_group, function(g)
+      local client = assert(dps.new(H.client_config(emu, { timeout = 60,
+        max_retries = 1, global_endpoint = "127.0.0.1:1", group = g,
+        proxy = { host = "127.0.0.1", port = proxy.port } })))
+      local res, msg, code = client:register()
+      client:close()
+      assert.is_nil(res)
+      assert.are.equal("TRANSPORT", code)
+      assert.matches("the proxy did not open a tunnel to the service %(HTTP 502%)", msg)
+      assert.are.equal(2, #proxy.requests(), "one try and one retry")
+    end)
+    proxy.stop()
+    assert(ok, err)
+  end)
+
+  it("a service certificate that cannot be verified is final", function()
+    in_group(function(g)
+      -- A bundle without the emulator's CA: the device certificate.
+      local client = assert(dps.new(H.client_config(emu, { timeout = 60,
+        max_retries = 5, group = g, trusted_certs = x509_device("device-01").cert })))
+      local t0 = H.now()
+      local res, msg, code = client:register()
+      local took = H.now() - t0
+      client:close()
+      assert.is_nil(res)
+      assert.are.equal("TRANSPORT", code)
+      assert.matches("could not be verified", msg)
+      assert.is_true(took < 20, "took " .. took .. " s")
+    end)
   end)
 end)

@@ -1,7 +1,7 @@
 /*
  * The public C API without a service: argument checks, options, state
- * rules, and a registration against a closed loopback port. The seed's
- * requirement ids are named where a test traces one.
+ * rules, and a registration against a closed loopback port. Requirement
+ * ids of spec/SRS_TRACE.md are named where a test traces one.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <poll.h>
@@ -69,9 +69,12 @@ static void test_create_rejects_bad_arguments(void)
 static void test_create_accepts_endpoint_forms(void)
 {
     const char *forms[] = {"global.azure-devices-provisioning.net",
-                           "127.0.0.1:8443", "https://example.net",
-                           "https://example.net:443/", "[::1]:8443",
-                           "[::1]", "localhost:65535"};
+                           "127.0.0.1:8443",
+                           "https://example.net",
+                           "https://example.net:443/",
+                           "[::1]:8443",
+                           "[::1]",
+                           "localhost:65535"};
     size_t i;
     for (i = 0; i < sizeof(forms) / sizeof(forms[0]); i++) {
         PROV_DEVICE_LL_HANDLE h = make(forms[i]);
@@ -159,9 +162,9 @@ static void test_register_needs_one_attestation(void)
     Prov_Device_LL_SetOption(h, PROV_OPTION_GROUP_KEY, NULL);
     /* A key that is not Base64 can never work: refused when set, and
      * the message does not quote it. */
-    CHECK_INT(Prov_Device_LL_SetOption(h, PROV_OPTION_SYMMETRIC_KEY,
-                                       "not*base64"),
-              PROV_DEVICE_RESULT_INVALID_ARG);
+    CHECK_INT(
+        Prov_Device_LL_SetOption(h, PROV_OPTION_SYMMETRIC_KEY, "not*base64"),
+        PROV_DEVICE_RESULT_INVALID_ARG);
     CHECK(strstr(Prov_Device_LL_Get_Error(h)->message, "not valid Base64"));
     CHECK(!strstr(Prov_Device_LL_Get_Error(h)->message, "not*base64"));
     CHECK_INT(Prov_Device_LL_SetOption(h, PROV_OPTION_GROUP_KEY, "abc"),

@@ -19,9 +19,10 @@ static const dps_failure *by_curl(CURLcode rc, const char *detail)
 
 static void test_libcurl_configuration_errors_are_final(void)
 {
-    const CURLcode codes[] = {CURLE_URL_MALFORMAT, CURLE_UNSUPPORTED_PROTOCOL,
-                              CURLE_BAD_FUNCTION_ARGUMENT, CURLE_UNKNOWN_OPTION,
-                              CURLE_NOT_BUILT_IN, CURLE_FAILED_INIT};
+    const CURLcode codes[] = {
+        CURLE_URL_MALFORMAT,         CURLE_UNSUPPORTED_PROTOCOL,
+        CURLE_BAD_FUNCTION_ARGUMENT, CURLE_UNKNOWN_OPTION,
+        CURLE_NOT_BUILT_IN,          CURLE_FAILED_INIT};
     size_t i;
     for (i = 0; i < sizeof codes / sizeof codes[0]; i++) {
         const dps_failure *f = by_curl(codes[i], "");
@@ -35,10 +36,14 @@ static void test_libcurl_configuration_errors_are_final(void)
 
 static void test_network_trouble_is_retried(void)
 {
-    const CURLcode codes[] = {CURLE_COULDNT_RESOLVE_HOST, CURLE_COULDNT_CONNECT,
-                              CURLE_OPERATION_TIMEDOUT, CURLE_SSL_CONNECT_ERROR,
-                              CURLE_GOT_NOTHING, CURLE_RECV_ERROR,
-                              CURLE_SEND_ERROR, CURLE_PARTIAL_FILE,
+    const CURLcode codes[] = {CURLE_COULDNT_RESOLVE_HOST,
+                              CURLE_COULDNT_CONNECT,
+                              CURLE_OPERATION_TIMEDOUT,
+                              CURLE_SSL_CONNECT_ERROR,
+                              CURLE_GOT_NOTHING,
+                              CURLE_RECV_ERROR,
+                              CURLE_SEND_ERROR,
+                              CURLE_PARTIAL_FILE,
                               CURLE_HTTP2};
     size_t i;
     for (i = 0; i < sizeof codes / sizeof codes[0]; i++) {
@@ -59,29 +64,32 @@ static void test_tls_alerts_about_our_certificate(void)
 {
     const char *texts[] = {
         "OpenSSL/3.0.19: error:0A000418:SSL routines::tlsv1 alert unknown ca",
-        "OpenSSL SSL_read: error:0A000412:SSL routines::sslv3 alert bad certificate, errno 0",
-        "OpenSSL SSL_read: error:0A00045C:SSL routines::tlsv13 alert certificate required, errno 0",
+        "OpenSSL SSL_read: error:0A000412:SSL routines::sslv3 alert bad "
+        "certificate, errno 0",
+        "OpenSSL SSL_read: error:0A00045C:SSL routines::tlsv13 alert "
+        "certificate required, errno 0",
         "error:0A000419:SSL routines::tlsv1 alert access denied"};
     size_t i;
     for (i = 0; i < sizeof texts / sizeof texts[0]; i++) {
-        const dps_failure *f = by_curl(i % 2 ? CURLE_RECV_ERROR
-                                             : CURLE_SSL_CONNECT_ERROR,
-                                       texts[i]);
+        const dps_failure *f = by_curl(
+            i % 2 ? CURLE_RECV_ERROR : CURLE_SSL_CONNECT_ERROR, texts[i]);
         CHECK_STR(f->name, "device_cert_refused");
         CHECK(!f->retried);
         CHECK_INT(f->result, PROV_DEVICE_RESULT_DEV_AUTH_ERROR);
     }
     CHECK_STR(dps_failure_cert_alert(texts[0]), "unknown ca");
     /* Other alerts (a protocol version, a decode error) stay retried. */
-    CHECK(by_curl(CURLE_SSL_CONNECT_ERROR,
-                  "tlsv1 alert protocol version")->retried);
+    CHECK(by_curl(CURLE_SSL_CONNECT_ERROR, "tlsv1 alert protocol version")
+              ->retried);
     CHECK(dps_failure_cert_alert(NULL) == NULL);
 }
 
 static void test_proxy_answers(void)
 {
-    dps_transport_facts f = {CURLE_RECV_ERROR, "CONNECT tunnel failed, "
-                             "response 407", 407, 0, false};
+    dps_transport_facts f = {CURLE_RECV_ERROR,
+                             "CONNECT tunnel failed, "
+                             "response 407",
+                             407, 0, false};
     CHECK_STR(dps_failure_for_transport(&f)->message,
               "the proxy refused the credentials (HTTP 407)");
     CHECK(!dps_failure_for_transport(&f)->retried);
@@ -92,9 +100,10 @@ static void test_proxy_answers(void)
 
 static void test_resources(void)
 {
-    dps_transport_facts f = {CURLE_SSL_CACERT_BADFILE, "error setting "
-                             "certificate file: /etc/ca.pem", 0, EMFILE,
-                             false};
+    dps_transport_facts f = {CURLE_SSL_CACERT_BADFILE,
+                             "error setting "
+                             "certificate file: /etc/ca.pem",
+                             0, EMFILE, false};
     CHECK_STR(dps_failure_for_transport(&f)->name, "no_file_descriptors");
     CHECK(!dps_failure_for_transport(&f)->retried);
     f.os_error = ENFILE;
@@ -110,6 +119,12 @@ static void test_resources(void)
     f.os_error = 0;
     f.answer_too_large = true;
     CHECK(dps_failure_for_transport(&f)->retried);
+    /* The same rows for a check made before any request. */
+    CHECK_STR(dps_failure_for_os_error(EMFILE)->name, "no_file_descriptors");
+    CHECK_STR(dps_failure_for_os_error(ENFILE)->name, "no_file_descriptors");
+    CHECK_STR(dps_failure_for_os_error(ENOMEM)->name, "out_of_memory");
+    CHECK(!dps_failure_for_os_error(ENOMEM)->retried);
+    CHECK(dps_failure_for_os_error(ENOENT) == NULL);
 }
 
 static void test_http_statuses(void)

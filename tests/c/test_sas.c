@@ -1,9 +1,10 @@
 /*
  * SAS tokens, URL encoding and the crypto seam against the known-answer
- * vectors of PROTOCOL.md §5.5 (KAT-1..KAT-5 and the "computed by us"
+ * vectors of docs/protocol.md §5.5 (KAT-1..KAT-5 and the "computed by us"
  * table), plus the strictness and NULL-handling edges.
  */
 #include "dps_crypto.h"
+#include "dps_encoding.h"
 #include "dps_sas.h"
 #include "testing.h"
 
@@ -168,7 +169,7 @@ static void test_kat5_tpm_registration_id(void)
     free(blob);
 }
 
-/* PROTOCOL.md §5.5 "vectors computed by us": exact token equality. */
+/* docs/protocol.md §5.5 "vectors computed by us": exact token equality. */
 static void test_computed_vectors(void)
 {
     char *t = token_b64(KAT3_KEY, "0ne00111111/registrations/"

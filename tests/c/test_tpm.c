@@ -1,12 +1,12 @@
 /*
- * dps_tpm.c against a software TPM (swtpm). Run through
+ * dps_tpm_tss.c against a software TPM (swtpm). Run through
  *   tests/tpm/run-tpm-tests ./test_tpm
  * which starts a fresh swtpm and sets DPS_TEST_SWTPM_PORT and
  * DPS_TEST_REPO. Without the port the TPM tests are skipped.
  *
  * Blobs come from the emulator's independent Python implementation
  * (tools/dps-emulator/dps_tpm.py), so a pass means the C client and the
- * test service agree byte for byte on PROTOCOL.md §6.
+ * test service agree byte for byte on docs/protocol.md §6.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -638,7 +638,7 @@ static void test_tpm_goes_away(void)
     free(port);
 }
 
-/* Linked with dps_tpm_none.c (TPM=0) instead of dps_tpm.c. */
+/* Linked with dps_tpm_none.c (TPM=0) instead of dps_tpm_tss.c. */
 static void test_build_without_tpm(void)
 {
     char err[256] = "", *ek = (char *)err, *srk = (char *)err;

@@ -4,11 +4,22 @@
  * text, and that no error message ever carries PEM or key material.
  * Run from the repository root.
  */
+#include "dps_pem_input.h"
 #include "dps_x509.h"
 #include "testing.h"
 
+#ifdef DPS_TEST_WITHOUT_OPENSSL
+/* Builds with no libcrypto at all (the router and musl stacks): there is
+ * no OpenSSL error queue to leave clean. */
+#define ERR_peek_error() 0UL
+#else
 #include <openssl/err.h>
+#endif
+#include <sys/resource.h>
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #define FX "tests/fixtures/x509/"
@@ -176,6 +187,25 @@ static void test_dates(void)
                 "certificate expired on 20", 1);
 }
 
+/* Clocks past 2038-01-19, where a 32-bit time_t (Debian armhf, 32-bit
+ * OpenWrt before musl 1.2) wraps to before 1970: dates compare in 64 bits. */
+static void test_dates_after_2038(void)
+{
+    const int64_t y2040 = 2208988800LL; /* 2040-01-01T00:00:00Z */
+
+    expect_cn(FX "device.pem", FX "device.key", NULL, y2040, "x509-device-01");
+    expect_fail(FX "future.pem", FX "future.key", NULL, y2040,
+                "certificate not valid before 2099-01-01T00:00:00Z (the "
+                "clock says 2040-01-01T00:00:00Z)",
+                0);
+    expect_fail(FX "expired.pem", FX "expired.key", NULL, y2040,
+                "certificate expired on 2025-01-01T00:00:00Z", 0);
+    expect_cn(FX "future.pem", FX "future.key", NULL,
+              4070908800LL /* 2099-01-01 */, "x509-future");
+    /* A clock no certificate can be valid at is refused, not wrapped. */
+    expect_fail(FX "device.pem", FX "device.key", NULL, INT64_MAX / 2, "", 1);
+}
+
 static void test_no_cn(void)
 {
     expect_fail(FX "nocn.pem", FX "nocn.key", NULL, time(NULL),
@@ -203,8 +233,88 @@ static void test_unreadable_files(void)
                 "cannot read certificate file 'tests/fixtures/x509': Is a "
                 "directory", 0);
     expect_fail("", FX "device.key", NULL, time(NULL),
-                "cannot read certificate file '': No such file or "
-                "directory", 0);
+                "x509.cert: not a readable file and not PEM text", 0);
+    /* A file name without a directory that exists is not shown: it may
+     * be key text. */
+    expect_fail(FX "device.pem", "nope.key", NULL, time(NULL),
+                "x509.key: not a readable file and not PEM text", 0);
+    expect_fail(FX "device.pem", "/nope-dir/nope.key", NULL, time(NULL),
+                "x509.key: not a readable file and not PEM text", 0);
+}
+
+/* Key material given where a path goes is never quoted, in any form. */
+static void test_key_text_never_quoted(void)
+{
+    static const char *const keys[] = {
+        /* Base64 of DER, short and long, with and without line breaks */
+        "MIIEvQIBADANBgkqhkiG9w0BAQEFAASC",
+        "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQDx3wsecretAAAAAAAAAA"
+        "AAAAAAAAA",
+        "MIIEvQIBADANBgkqhkiG9w0B\nAQEFAASCBKcwggSjAgEAAoIBAQDx3wsec\nretBBBB",
+        "MIIEvQIBADANBgkqhkiG9w0B\r\nAQEFAASCBKcwggSjAgEAAoIBAQDx3wsec\r\n",
+        /* starting with '/', as Base64 may */
+        "/9j/4AAQSkZJRgABAQsecret+key==",
+        "/secretkeymaterial+AAAA==",
+        /* DER bytes */
+        "\x30\x82\x04\xbd\x02\x01\x00\x30\x0d\x06\x09\x2a\x86\x48",
+        /* a password-like string */
+        "hunter2 correct horse",
+    };
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        char *cn = NULL;
+        char probe[16];
+        int rc = dps_x509_check(FX "device.pem", keys[i], NULL, time(NULL), &cn,
+                                err, sizeof err);
+        CHECK_INT(rc, -1);
+        CHECK_STR(err, "x509.key: not a readable file and not PEM text");
+        rc = dps_x509_check(keys[i], FX "device.key", NULL, time(NULL), &cn,
+                            err, sizeof err);
+        CHECK_INT(rc, -1);
+        CHECK_STR(err, "x509.cert: not a readable file and not PEM text");
+        snprintf(probe, sizeof probe, "%.8s", keys[i]);
+        CHECK(strstr(err, probe) == NULL);
+    }
+}
+
+static void test_check_source(void)
+{
+    CHECK_INT(
+        dps_pem_check_source(FX "root.pem", "trusted_certs", err, sizeof err),
+        0);
+    CHECK_INT(dps_pem_check_source("-----BEGIN CERTIFICATE-----\nx\n",
+                                   "trusted_certs", err, sizeof err),
+              0);
+    CHECK_INT(dps_pem_check_source("MIIBsecretAAAA==", "trusted_certs", err,
+                                   sizeof err),
+              -1);
+    CHECK_STR(err, "trusted_certs: not a readable file and not PEM text");
+    CHECK_INT(
+        dps_pem_check_source(FX "nope.pem", "trusted_certs", err, sizeof err),
+        -1);
+    CHECK_STR(err, "cannot read trusted_certs file '" FX
+                   "nope.pem': No such file or directory");
+    CHECK_INT(dps_pem_check_source("tests/fixtures/x509", "trusted_certs", err,
+                                   sizeof err),
+              -1);
+    CHECK_STR(
+        err,
+        "cannot read trusted_certs file 'tests/fixtures/x509': Is a directory");
+
+    /* Out of descriptors: said as such, not blamed on the argument. */
+    struct rlimit old, low;
+    if (getrlimit(RLIMIT_NOFILE, &old) == 0) {
+        low = old;
+        low.rlim_cur = 3;
+        if (setrlimit(RLIMIT_NOFILE, &low) == 0) {
+            int rc = dps_pem_check_source(FX "root.pem", "trusted_certs", err,
+                                          sizeof err);
+            setrlimit(RLIMIT_NOFILE, &old);
+            CHECK_INT(rc, -1);
+            /* The failure table's words (dps_failure.c), not the libc's. */
+            CHECK_STR(err, "the process has run out of file descriptors "
+                           "(EMFILE); cannot open trusted_certs");
+        }
+    }
 }
 
 static void test_not_pem(void)
@@ -244,8 +354,7 @@ static void test_no_key_material_in_errors(void)
                 *q++ = *p;
         *q = '\0';
         expect_fail(FX "device.pem", body + 1, NULL, time(NULL),
-                    "cannot read key file '(not shown)': No such file or "
-                    "directory", 0);
+                    "x509.key: not a readable file and not PEM text", 0);
     }
     free(key);
 }
@@ -278,11 +387,14 @@ int main(void)
     RUN(test_encrypted_keys);
     RUN(test_mismatch);
     RUN(test_dates);
+    RUN(test_dates_after_2038);
     RUN(test_no_cn);
     RUN(test_chain);
     RUN(test_unreadable_files);
     RUN(test_not_pem);
     RUN(test_no_key_material_in_errors);
+    RUN(test_key_text_never_quoted);
+    RUN(test_check_source);
     RUN(test_null_args);
     return testing_done();
 }

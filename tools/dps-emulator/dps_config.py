@@ -22,7 +22,9 @@ TYPES = {"symmetric_key", "symmetric_key_group", "x509", "x509_group", "tpm"}
 
 # Keys every enrollment may carry (besides type-specific ones).
 _COMMON = {"type", "device_id", "assigned_hub", "payload", "enabled",
-           "polls_before_assignment", "retry_after", "faults"}
+           "polls_before_assignment", "retry_after", "faults", "reply_overrides"}
+# Service-made reply fields a test may replace with hostile values.
+_OVERRIDABLE = {"operationId", "registrationId", "keyName"}
 _SPECIFIC = {
     "symmetric_key": {"registration_id", "primary_key", "secondary_key"},
     "symmetric_key_group": {"group_id", "primary_key", "secondary_key"},
@@ -32,7 +34,7 @@ _SPECIFIC = {
 }
 _TOP = {"id_scope", "default_hub", "retry_after", "polls_before_assignment",
         "rate_limit_per_minute", "rate_limit_window_s", "faults", "enrollments",
-        "content_length"}
+        "content_length", "certificate_issuance", "issued_certificate_validity_s"}
 
 
 def _b64_key(value, where):
@@ -98,6 +100,7 @@ class Enrollment:
         self.device_id = spec.get("device_id")          # None: use registration id
         self.assigned_hub = spec.get("assigned_hub", config.default_hub)
         self.payload = spec.get("payload")              # JSON value, "echo" or None
+        self.reply_overrides = _overrides(spec.get("reply_overrides"), where)
         self.enabled = bool(spec.get("enabled", True))
         self.polls_before_assignment = _int(spec, "polls_before_assignment",
                                             config.polls_before_assignment, where)
@@ -125,6 +128,16 @@ class Enrollment:
 def empty_as_list(value):
     """Lua's cjson encodes an empty table as {}: accept it as an empty list."""
     return [] if value == {} else value
+
+
+def _overrides(value, where):
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or set(value) - _OVERRIDABLE or \
+            not all(isinstance(v, str) for v in value.values()):
+        raise ConfigError(f"{where}: 'reply_overrides' must map some of "
+                          f"{sorted(_OVERRIDABLE)} to strings")
+    return dict(value)
 
 
 def _need(spec, key, where):
@@ -161,6 +174,13 @@ class Config:
         if self.rate_limit_window_s < 1:
             raise ConfigError("'rate_limit_window_s' must be at least 1")
         self.content_length = bool(data.get("content_length", False))
+        # Certificate issuance (api-version 2025-07-01-preview); false makes
+        # a service that does not know that api-version.
+        self.certificate_issuance = bool(data.get("certificate_issuance", True))
+        self.issued_certificate_validity_s = _int(
+            data, "issued_certificate_validity_s", 30 * 24 * 3600, "config")
+        if self.issued_certificate_validity_s < 1:
+            raise ConfigError("'issued_certificate_validity_s' must be at least 1")
         try:
             self.faults = dps_faults.parse_faults(empty_as_list(data.get("faults")), "config")
         except dps_faults.FaultError as e:

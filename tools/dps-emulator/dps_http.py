@@ -6,6 +6,7 @@ option), fault rendering at the wire level, the request log, and the
 
 import io
 import json
+import socket
 import socketserver
 import threading
 import time
@@ -68,12 +69,23 @@ class Handler(BaseHTTPRequestHandler):
         self.conn_id = srv.next_conn_id()
         self.peer_chain = []
         self.conn = None
+        self.tls_resumed = None
+        self.counted = False      # counted in the stats at its first device request
+        # The handler writes the headers and the body separately: with
+        # Nagle on, the body waits for the client's delayed ACK (40 ms per
+        # answer on a kept-alive connection).
+        try:
+            self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            pass
         try:
             if srv.tls is None:
                 self.conn = dps_tls.PlainConn(self.request)
             else:
-                self.conn, self.peer_chain = srv.tls.accept(self.request)
+                self.conn, self.peer_chain, self.tls_resumed = \
+                    srv.tls.accept(self.request)
         except Exception as e:   # handshake failure: nothing to serve
+            srv.count("tls_handshakes_failed")
             srv.debug(f"conn {self.conn_id}: TLS handshake failed: {e}")
             self.rfile, self.wfile = io.BytesIO(b""), io.BytesIO()
             return
@@ -83,6 +95,7 @@ class Handler(BaseHTTPRequestHandler):
     def finish(self):
         if self.conn is not None:
             self.conn.close()
+        self.server.connection_closed()
 
     def log_message(self, fmt, *args):
         self.server.debug(f"conn {self.conn_id}: " + fmt % args)
@@ -100,6 +113,14 @@ class Handler(BaseHTTPRequestHandler):
         if path.startswith("/_emulator/"):
             self._control(path, body)
             return
+        if not self.counted:
+            # Counted here, not at accept: control-API calls (the test's
+            # own curl) are not the device's connections.
+            self.counted = True
+            self.server.count("tcp_connections")
+            if self.tls_resumed is not None:
+                self.server.count("tls_handshakes_resumed" if self.tls_resumed
+                                  else "tls_handshakes_full")
         req = dps_service.Request(self.command, path, query, list(self.headers.items()),
                                   body, self.peer_chain)
         resp = self.server.service.handle(req)
@@ -127,6 +148,7 @@ class Handler(BaseHTTPRequestHandler):
             "fault": resp.fault_names or None,
             "registration_id": resp.registration_id,
             "client_cert_cn": cn,
+            "tls_resumed": self.tls_resumed,
             "reason": resp.reason,
         })
 
@@ -236,7 +258,12 @@ class Handler(BaseHTTPRequestHandler):
             self._reply(200, srv.log.records())
         elif route == ("DELETE", "/_emulator/log"):
             srv.log.clear()
+            srv.reset_stats()
             self._reply(200, {"status": "ok"})
+        elif route == ("GET", "/_emulator/stats"):
+            self._reply(200, srv.stats())
+        elif route == ("GET", "/_emulator/issuing-ca"):
+            self._reply(200, {"pem": srv.service.issuer.ca_pem()})
         elif route == ("GET", "/_emulator/registrations"):
             self._reply(200, srv.service.registrations_summary())
         else:
@@ -247,6 +274,9 @@ class Server(socketserver.ThreadingMixIn, socketserver.TCPServer):
     daemon_threads = True          # idle keep-alive connections must not block exit
     block_on_close = False
     allow_reuse_address = True
+    # socketserver's default backlog of 5 drops the SYNs of a fleet that
+    # connects at once; each drop costs the client a 1 s retransmit.
+    request_queue_size = 4096
 
     def __init__(self, port, service, log, tls, config_dir, content_length=False,
                  server_ca=None, verbose=False):
@@ -259,13 +289,42 @@ class Server(socketserver.ThreadingMixIn, socketserver.TCPServer):
         self.verbose = verbose
         self._conn_counter = 0
         self._conn_lock = threading.Lock()
+        self._stats = {}
+        self.reset_stats()
         self.last_activity = time.monotonic()   # for --exit-after-idle
         super().__init__(("127.0.0.1", port), Handler)
 
     def next_conn_id(self):
         with self._conn_lock:
             self._conn_counter += 1
+            self._stats["open_connections"] += 1
+            self._stats["peak_open_connections"] = max(
+                self._stats["peak_open_connections"], self._stats["open_connections"])
             return self._conn_counter
+
+    def connection_closed(self):
+        with self._conn_lock:
+            self._stats["open_connections"] -= 1
+
+    def count(self, name):
+        with self._conn_lock:
+            self._stats[name] += 1
+
+    def stats(self):
+        """Counters since the start or the last DELETE /_emulator/log:
+        connections that carried device requests and how their TLS began
+        (full handshake or resumed session), failed handshakes, and
+        connections open now and at most (control calls included)."""
+        with self._conn_lock:
+            return dict(self._stats)
+
+    def reset_stats(self):
+        with self._conn_lock:
+            open_now = self._stats.get("open_connections", 0)
+            self._stats = {"tcp_connections": 0, "tls_handshakes_full": 0,
+                           "tls_handshakes_resumed": 0, "tls_handshakes_failed": 0,
+                           "open_connections": open_now,
+                           "peak_open_connections": open_now}
 
     def apply_config(self, cfg):
         self.service.reset(cfg)

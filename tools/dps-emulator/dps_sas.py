@@ -1,5 +1,5 @@
 """SAS token parsing and verification, done the way the service does it
-(PROTOCOL.md §5): HMAC over the *literal* received `sr` text, so the hex
+(docs/protocol.md §5): HMAC over the *literal* received `sr` text, so the hex
 case chosen by the client's URL encoder matters; the decoded `sr` must name
 {scope}/registrations/{regId}; 5 minutes of clock skew are allowed on `se`.
 """
@@ -21,7 +21,7 @@ class SasError(Exception):
 
 
 def derive_device_key(group_key_b64, registration_id):
-    """Group enrollment device key (PROTOCOL §5.4), Base64 text."""
+    """Group enrollment device key (docs/protocol.md §5.4), Base64 text."""
     key = base64.b64decode(group_key_b64)
     mac = hmac.new(key, registration_id.encode("utf-8"), hashlib.sha256).digest()
     return base64.b64encode(mac).decode("ascii")

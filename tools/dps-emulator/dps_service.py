@@ -1,7 +1,7 @@
 """The DPS device API as a transport-free core: a parsed Request goes in, a
 Response (status, headers, body, fault to render) comes out. Sockets, TLS
 and framing live in dps_http.py; this file holds the protocol rules
-(PROTOCOL.md §1-§7) and the per-registration state.
+(docs/protocol.md §1-§7) and the per-registration state.
 """
 
 import base64
@@ -17,6 +17,7 @@ import urllib.parse
 import uuid
 
 import dps_faults
+import dps_issuer
 import dps_sas
 import dps_tpm
 import dps_x509
@@ -69,6 +70,20 @@ class Request:
         return None
 
 
+def override_reply(enrollment, body):
+    """Test knob (enrollment "reply_overrides"): puts the configured,
+    possibly hostile, values in place of the service-made fields."""
+    o = enrollment.reply_overrides
+    if not o or not isinstance(body, dict):
+        return
+    for field in ("operationId", "keyName"):
+        if field in o and field in body:
+            body[field] = o[field]
+    state = body.get("registrationState")
+    if "registrationId" in o and isinstance(state, dict):
+        state["registrationId"] = o["registrationId"]
+
+
 class Response:
     def __init__(self, status, body=None, headers=None):
         self.status = status
@@ -95,7 +110,7 @@ class Reject(Exception):
 
 
 def error_response(status, code, message, now):
-    """DPS ProvisioningServiceErrorDetails body (PROTOCOL §3.4)."""
+    """DPS ProvisioningServiceErrorDetails body (docs/protocol.md §3.4)."""
     body = {"errorCode": code, "trackingId": str(uuid.uuid4()),
             "message": message, "timestampUtc": iso_utc(now)}
     return Response(status, body, [("x-ms-error-code", str(code))])
@@ -119,6 +134,9 @@ class Registration:
         self.signing_ca = None
         self.hub_key = None                # TPM: key wrapped in the final blob
         self.hub_key_blob = None
+        self.csr = None                    # preview: the device's CSR
+        self.issued_chain = None           # issued once, on assignment
+        self.issue = None                  # callable(csr, reg_id) -> chain
 
     @property
     def status(self):
@@ -126,8 +144,9 @@ class Registration:
             return "assigning"
         return "failed" if self.failure else "assigned"
 
-    def state(self):
-        """registrationState / DeviceRegistrationResult (PROTOCOL §3.2)."""
+    def state(self, include_chain=True):
+        """registrationState / DeviceRegistrationResult (docs/protocol.md §3.2).
+        The issued chain only answers the registration that sent the CSR."""
         if not self.finished:
             return {"registrationId": self.registration_id, "status": "assigning"}
         e = self.enrollment
@@ -146,6 +165,10 @@ class Registration:
         payload = self.device_payload if e.payload == "echo" else e.payload
         if payload is not None:
             st["payload"] = payload
+        if self.csr is not None and include_chain:
+            if self.issued_chain is None:
+                self.issued_chain = self.issue(self.csr, self.registration_id)
+            st["issuedCertificateChain"] = self.issued_chain
         if e.type == "symmetric_key_group":
             st["symmetricKey"] = {"enrollmentGroupId": e.group_id}
         elif e.type in ("x509", "x509_group"):
@@ -181,6 +204,8 @@ class Service:
     def __init__(self, config, clock=time.time):
         self.clock = clock
         self.lock = threading.RLock()
+        # Kept across config changes: clients trust what it wrote out.
+        self.issuer = dps_issuer.Issuer()
         self.reset(config)
 
     def reset(self, config):
@@ -220,7 +245,8 @@ class Service:
         api = req.query.get("api-version")
         if not api:
             raise Reject(error_response(400, 400001, "The api-version query parameter is missing.", now))
-        if api not in API_VERSIONS and not _PREVIEW.match(api):
+        if (api not in API_VERSIONS and not _PREVIEW.match(api)) or \
+                (api == dps_issuer.CSR_API_VERSION and not self.config.certificate_issuance):
             raise Reject(error_response(400, 400001, f"The api-version '{api}' is not supported.", now))
 
         cfg = self.config
@@ -243,6 +269,7 @@ class Service:
 
         body = self._parse_body(req, reg_id, now)
         enrollment, auth = self._authenticate(op, scope, reg_id, req, body, now)
+        csr = self._check_csr(op, api, body, reg_id, now)
 
         fault_key = enrollment.fault_key(reg_id)
         efault = None
@@ -261,12 +288,13 @@ class Service:
 
         with self.lock:
             if op == "register":
-                resp = self._register(reg_id, enrollment, auth, body, fired, req, now)
+                resp = self._register(reg_id, enrollment, auth, body, fired, req, now, csr)
             elif op == "poll":
                 resp = self._poll(reg_id, op_id, fired, now)
             else:
                 resp = self._lookup(reg_id, enrollment, now)
 
+        override_reply(enrollment, resp.body)
         if resp.status == 202:
             # Retry-After on every 202 (PUT and GET), possibly overridden.
             ra = (self.counters.retry_after_override(enrollment.faults, fault_key, op) or
@@ -346,7 +374,26 @@ class Service:
                 400, 400003, "The registrationId in the body does not match the URL.", now))
         return body
 
-    # ---- authentication (PROTOCOL §5, §6.3, §7) ---------------------------
+    def _check_csr(self, op, api, body, reg_id, now):
+        """The preview's `csr`: only on register, only with its api-version,
+        and it must be a valid request for this registration id."""
+        if "csr" not in body:
+            return None
+        if op != "register":
+            raise Reject(error_response(
+                400, 400011, "The csr field is not allowed on a status lookup.", now))
+        if api != dps_issuer.CSR_API_VERSION:
+            raise Reject(error_response(
+                400, 400011, f"The csr field requires api-version "
+                f"{dps_issuer.CSR_API_VERSION}; got '{api}'.", now))
+        try:
+            return dps_issuer.check_csr(body["csr"], reg_id)
+        except dps_issuer.CsrError as e:
+            resp = error_response(400, 400012, str(e), now)
+            resp.reason = f"csr: {e}"
+            raise Reject(resp)
+
+    # ---- authentication (docs/protocol.md §5, §6.3, §7) ---------------------------
 
     def _authenticate(self, op, scope, reg_id, req, body, now):
         """Returns (enrollment, auth info dict) or raises Reject."""
@@ -404,7 +451,7 @@ class Service:
 
     def _tpm_challenge(self, reg_id, tpm, now):
         """First TPM PUT: 401 with an activation blob wrapping a fresh key K
-        (PROTOCOL §3.5, §6.6). K is kept to verify the device's next SAS."""
+        (docs/protocol.md §3.5, §6.6). K is kept to verify the device's next SAS."""
         enrollment = self.config.individual("tpm", reg_id)
         if enrollment is None or not self._ek_matches(enrollment, tpm):
             return error_response(401, 401002, "Unauthorized: unknown endorsement key.", now)
@@ -418,9 +465,11 @@ class Service:
         blob = dps_tpm.build_activation_blob(ek, srk, key)
         with self.lock:
             self.tpm_pending[reg_id.lower()] = {"key": key, "srk": srk}
-        return Response(401, {"message": "Please authenticate with the activated key.",
-                              "authenticationKey": base64.b64encode(blob).decode("ascii"),
-                              "keyName": "registration"})
+        body = {"message": "Please authenticate with the activated key.",
+                "authenticationKey": base64.b64encode(blob).decode("ascii"),
+                "keyName": "registration"}
+        override_reply(enrollment, body)
+        return Response(401, body)
 
     def _auth_x509(self, reg_id, chain, now):
         cfg = self.config
@@ -444,7 +493,7 @@ class Service:
 
     # ---- operations ------------------------------------------------------
 
-    def _register(self, reg_id, enrollment, auth, body, fault, req, now):
+    def _register(self, reg_id, enrollment, auth, body, fault, req, now, csr=None):
         if not enrollment.enabled:
             return Response(200, {"operationId": "", "status": "disabled",
                                   "registrationState": {"registrationId": reg_id,
@@ -455,6 +504,10 @@ class Service:
             self.operations.pop(old.operation_id, None)
             reg.created = old.created
         reg.device_payload = body.get("payload")
+        if csr is not None:
+            validity = self.config.issued_certificate_validity_s
+            reg.csr = csr
+            reg.issue = lambda c, rid: self.issuer.issue(c, rid, validity)
         if auth.get("method") == "x509":
             reg.cert_leaf, reg.signing_ca = auth["leaf"], auth["ca"]
         if fault is not None and fault.kind == "failed":
@@ -502,4 +555,4 @@ class Service:
             return Response(200, {"registrationId": reg_id, "status": "disabled"})
         if reg is None:
             return error_response(404, 404202, "The device registration was not found.", now)
-        return Response(200, reg.state())
+        return Response(200, reg.state(include_chain=False))

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""DPS-side TPM crypto: the activation blob of PROTOCOL.md §6.6 and the TPM
+"""DPS-side TPM crypto: the activation blob of docs/protocol.md §6.6 and the TPM
 registration id of §6.2.
 
 This is a software implementation (python3-cryptography), independent of the
@@ -40,13 +40,13 @@ ALG_CFB = 0x0043
 ALG_NULL = 0x0010
 ALG_HMAC = 0x0005
 
-# Identity-key attributes: sign | userWithAuth | noDA (PROTOCOL §6.6).
+# Identity-key attributes: sign | userWithAuth | noDA (docs/protocol.md §6.6).
 ID_KEY_ATTRIBUTES = 0x00040440
 # PolicyCommandCode(TPM_CC_Duplicate): lets the key be duplicated; value from §6.6.
 ID_KEY_AUTH_POLICY = bytes.fromhex(
     "bef56b8c1cc84e11edd717528d2cd99356bd2bbf8f015209c3f84aeeaba8e8a2")
 
-# EK / SRK templates of the C SDK (PROTOCOL §6.1), used only to build test keys.
+# EK / SRK templates of the C SDK (docs/protocol.md §6.1), used only to build test keys.
 EK_ATTRIBUTES = 0x000300B2
 EK_AUTH_POLICY = bytes.fromhex(
     "837197674484b3f81a90cc8d46a5d724fd52d76e06520b64f2a1da1b331469aa")
@@ -118,7 +118,7 @@ def parse_rsa_public(tpm2b_public):
     """Parse a marshaled RSA TPM2B_PUBLIC.
 
     Returns (cryptography RSAPublicKey, TPM Name bytes). The Name is
-    nameAlg || SHA-256(TPMT_PUBLIC) (PROTOCOL §6.1); it binds MakeCredential
+    nameAlg || SHA-256(TPMT_PUBLIC) (docs/protocol.md §6.1); it binds MakeCredential
     and the outer wrapper to this exact object.
     """
     outer = _Reader(tpm2b_public)
@@ -168,7 +168,7 @@ def rsa_tpm2b_public(modulus, template="ek"):
 
 
 def registration_id_from_ek(ek_tpm2b):
-    """Default TPM registration id (PROTOCOL §6.2): lowercase Base32 of
+    """Default TPM registration id (docs/protocol.md §6.2): lowercase Base32 of
     SHA-256 over the whole marshaled EK (size prefix included), no padding."""
     digest = hashlib.sha256(ek_tpm2b).digest()
     return base64.b32encode(digest).decode("ascii").rstrip("=").lower()
@@ -194,7 +194,7 @@ def identity_key_public(seed_value, hmac_key):
 
 def build_activation_blob(ek_tpm2b, srk_tpm2b, hmac_key, uri=b"",
                           rand=os.urandom):
-    """Build the Base64-less `authenticationKey` blob of PROTOCOL §6.4/§6.6.
+    """Build the Base64-less `authenticationKey` blob of docs/protocol.md §6.4/§6.6.
 
     The device activates it with TPM2_ActivateCredential (EK + SRK) and
     TPM2_Import under the SRK, ending up with an HMAC key equal to `hmac_key`.
@@ -266,7 +266,7 @@ def _read_key_file(path):
 def main(argv=None):
     ap = argparse.ArgumentParser(
         prog="dps_tpm.py",
-        description="DPS TPM activation blob builder (PROTOCOL.md §6.6).")
+        description="DPS TPM activation blob builder (docs/protocol.md §6.6).")
     sub = ap.add_subparsers(dest="cmd", required=True)
     b = sub.add_parser("blob", help="build an authenticationKey blob")
     b.add_argument("--ek", required=True, help="EK TPM2B_PUBLIC file (raw or Base64)")

@@ -1,6 +1,6 @@
 """X.509 attestation checks done at the HTTP level, as the service does:
 the TLS layer accepts any client certificate and records what was sent; this
-module decides whether it matches an enrollment (PROTOCOL.md §7).
+module decides whether it matches an enrollment (docs/protocol.md §7).
 
 Individual enrollment: the leaf must be the enrolled certificate.
 Group enrollment: the leaf must chain to the enrolled CA (root or
@@ -153,7 +153,7 @@ def _iso(dt):
 
 
 def certificate_info(cert):
-    """X509CertificateInfo (PROTOCOL §3.2) for registrationState.x509."""
+    """X509CertificateInfo (docs/protocol.md §3.2) for registrationState.x509."""
     return {
         "subjectName": cert.subject.rfc4514_string(),
         "sha1Thumbprint": _thumb(cert, hashlib.sha1),

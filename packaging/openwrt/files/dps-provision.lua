@@ -14,7 +14,9 @@
 --
 -- The DPS docs advise against provisioning on every boot: the service is
 -- rate limited and each registration is a billable operation. So a valid
--- cache wins, unless hub_check_cmd says the hub refuses the device.
+-- cached assignment (the library's cache, `dps.new{cache=}`) wins, unless
+-- hub_check_cmd says the hub refuses the device. With certificate_key the
+-- device also gets its operational certificate from DPS (a CSR).
 local dps = require "dps"
 local cjson = require "cjson"
 
@@ -40,39 +42,49 @@ local function file_exists(path)
   return f ~= nil
 end
 
--- UCI values come single-quoted, a quote inside as '\''.
+-- UCI syntax values (host tests only) come single-quoted, a quote inside
+-- as '\''.
 local function unquote(v)
   local inner = v:match("^'(.*)'$")
   if not inner then return v end
   return (inner:gsub("'\\''", "'"))
 end
 
--- Options of section dps.main: from `uci show` or, for host tests, from a
--- file in UCI syntax (`option name 'value'` lines inside `config dps 'main'`).
-local function read_settings()
-  local o = {}
-  local path = os.getenv("DPS_UCI_FILE")
-  if path then
-    local text = read_file(path)
-    if not text then return nil, "cannot read " .. path end
-    local in_main = false
-    for line in text:gmatch("[^\n]+") do
-      local typ, name = line:match("^%s*config%s+(%S+)%s*(%S*)")
-      if typ then
-        in_main = typ == "dps" and unquote(name) == "main"
-      elseif in_main then
-        local k, v = line:match("^%s*option%s+([%w_]+)%s+(.-)%s*$")
-        if k then o[k] = unquote(v) end
-      end
+-- Section dps.main from a file in UCI syntax (`option name 'value'` lines
+-- inside `config dps 'main'`): for tests on a host without libuci-lua.
+local function read_settings_file(path)
+  local text = read_file(path)
+  if not text then return nil, "cannot read " .. path end
+  local o, in_main = {}, false
+  for line in text:gmatch("[^\n]+") do
+    local typ, name = line:match("^%s*config%s+(%S+)%s*(%S*)")
+    if typ then
+      in_main = typ == "dps" and unquote(name) == "main"
+    elseif in_main then
+      local k, v = line:match("^%s*option%s+([%w_]+)%s+(.-)%s*$")
+      if k then o[k] = unquote(v) end
     end
-    return o
   end
-  local p = io.popen("uci -q show dps.main 2>/dev/null")
-  for line in p:lines() do
-    local k, v = line:match("^dps%.main%.([%w_]+)=(.*)$")
-    if k then o[k] = unquote(v) end
+  return o
+end
+
+-- Options of section dps.main, read through libuci-lua (package
+-- libuci-lua): no parsing of `uci show` output, whose quoting a value
+-- with quotes or newlines would break. DPS_UCI_FILE names a file instead.
+local function read_settings()
+  local path = os.getenv("DPS_UCI_FILE")
+  if path then return read_settings_file(path) end
+  local ok, uci = pcall(require, "uci")
+  if not ok then return nil, "libuci-lua is missing: install the libuci-lua package" end
+  local section = uci.cursor():get_all("dps", "main")
+  if not section then return nil, "no section 'main' in /etc/config/dps" end
+  local o = {}
+  for k, v in pairs(section) do
+    -- Skip UCI's own fields (.name, .type, ...); a list keeps its last value.
+    if k:sub(1, 1) ~= "." then
+      o[k] = type(v) == "table" and v[#v] or v
+    end
   end
-  p:close()
   return o
 end
 
@@ -83,9 +95,16 @@ local function number(o, k, default)
   return n
 end
 
+-- The issued certificate's file: option certificate, else next to the key.
+local function certificate_path(o)
+  if o.certificate and o.certificate ~= "" then return o.certificate end
+  return (o.certificate_key:gsub("%.key$", "")) .. ".crt"
+end
+
 -- The dps.new config from the UCI options.
-local function client_config(o)
+local function client_config(o, cache_path)
   local c = {
+    cache = cache_path,
     id_scope = o.id_scope,
     registration_id = o.registration_id,
     global_endpoint = o.global_endpoint,
@@ -106,6 +125,9 @@ local function client_config(o)
   end
   if o.tpm == "1" then
     c.tpm = o.tpm_tcti and { tcti = o.tpm_tcti } or true
+  end
+  if o.certificate_key and o.certificate_key ~= "" then
+    c.certificate_request = { key = o.certificate_key }
   end
   if o.payload and o.payload ~= "" then
     local ok, v = pcall(cjson.decode, o.payload)
@@ -135,28 +157,35 @@ local function run_hook(cmd, a)
   return r == true or r == 0
 end
 
--- A cached assignment still counts if it was made for these settings.
-local function cache_matches(cache, o)
-  return type(cache) == "table" and type(cache.assigned_hub) == "string"
-    and type(cache.device_id) == "string"
-    and cache.id_scope == o.id_scope
-    and (o.registration_id == nil or cache.registration_id == o.registration_id)
-    and cache.global_endpoint == (o.global_endpoint or "")
-end
-
-local function write_cache(path, t)
+local function make_dir_of(path)
   local dir = path:match("^(.*)/[^/]*$")
   if dir and dir ~= "" then os.execute("mkdir -p " .. shell_quote(dir)) end
+end
+
+-- The issued chain (PEM) for the hub client, written through a temporary
+-- file and a rename, and only when it changed.
+local function write_certificate(o, res)
+  if not res.issued_certificate then return end
+  local path = certificate_path(o)
+  if read_file(path) == res.issued_certificate then return end
+  make_dir_of(path)
   local tmp = path .. ".tmp"
   local f, err = io.open(tmp, "wb")
-  if not f then return nil, err end
-  f:write(cjson.encode(t), "\n")
-  f:close()
-  return os.rename(tmp, path)
+  local ok = f and f:write(res.issued_certificate)
+  if f then f:close() end
+  if ok then ok, err = os.rename(tmp, path) end
+  if ok then
+    log("issued certificate written to %s", path)
+  else
+    os.remove(tmp)
+    log("assigned, but cannot write %s: %s", path, tostring(err))
+  end
 end
 
 local function provision(o, cache_path)
-  local cfg = client_config(o)
+  local cfg = client_config(o, cache_path)
+  make_dir_of(cache_path)
+  if cfg.certificate_request then make_dir_of(cfg.certificate_request.key) end
   local attempts = number(o, "attempts", 3)
   local wait = number(o, "retry_wait", 60)
   for attempt = 1, attempts do
@@ -169,17 +198,11 @@ local function provision(o, cache_path)
     res, err, code, details = client:register()
     client:close()
     if res then
-      local a = {
-        assigned_hub = res.assigned_hub, device_id = res.device_id,
-        registration_id = res.registration_id, substatus = res.substatus,
-        payload = res.payload, id_scope = o.id_scope,
-        global_endpoint = o.global_endpoint or "", provisioned_at = os.time(),
-      }
-      local ok, werr = write_cache(cache_path, a)
-      if not ok then log("assigned, but cannot write %s: %s", cache_path, tostring(werr)) end
-      log("assigned to hub %s as device %s (%s)", a.assigned_hub, a.device_id,
-          tostring(a.substatus))
-      if o.on_assigned and o.on_assigned ~= "" and not run_hook(o.on_assigned, a) then
+      -- The library wrote the cache (cfg.cache).
+      log("assigned to hub %s as device %s (%s)", res.assigned_hub, res.device_id,
+          tostring(res.substatus))
+      write_certificate(o, res)
+      if o.on_assigned and o.on_assigned ~= "" and not run_hook(o.on_assigned, res) then
         log("on_assigned hook failed: %s", o.on_assigned)
       end
       return 0
@@ -218,17 +241,26 @@ local function main(mode)
     log("disabled (set dps.main.enabled=1)")
     return 0
   end
-  if mode == "boot" then
-    local ok, cache = pcall(cjson.decode, read_file(cache_path) or "")
-    if ok and cache_matches(cache, o) then
-      if not o.hub_check_cmd or o.hub_check_cmd == "" or run_hook(o.hub_check_cmd, cache) then
-        log("cached assignment: hub %s, device %s; not provisioning again",
-            cache.assigned_hub, cache.device_id)
-        return 0
-      end
-      log("hub check failed for the cached assignment; provisioning again")
-    end
+  -- The cache answers only for these settings (endpoint, scope, id,
+  -- attestation, and a still valid certificate for certificate_key).
+  local client, cerr, ccode = dps.new(client_config(o, cache_path))
+  if not client then
+    log("bad settings: %s (%s)", tostring(cerr), tostring(ccode))
+    return 2
   end
+  local cached = mode == "boot" and client:cached()
+  if cached then
+    if not o.hub_check_cmd or o.hub_check_cmd == "" or run_hook(o.hub_check_cmd, cached) then
+      log("cached assignment: hub %s, device %s; not provisioning again",
+          cached.assigned_hub, cached.device_id)
+      write_certificate(o, cached)
+      client:close()
+      return 0
+    end
+    log("hub check failed for the cached assignment; provisioning again")
+  end
+  if mode == "force" or cached then client:forget() end
+  client:close()
   if o.wait_ntp ~= "0" and not file_exists(NTP_FLAG) then
     log("waiting for NTP to set the clock; the ntp hotplug event starts this again")
     return 0

@@ -124,6 +124,37 @@ class ControlApiTest(EmulatorTestCase):
         self.emu.configure(base_config(SYM))
         self.emu.clear_log()
 
+    def test_stats_count_connections_and_resumed_sessions(self):
+        import socket
+        ctx = self.emu.ssl_context()
+        conn = self.emu.connect(ctx=ctx)
+        self.assertEqual(self.emu.register("dev-1", KEY1, conn=conn).status, 202)
+        self.assertEqual(self.emu.register("dev-1", KEY1, conn=conn).status, 202)
+        session = conn.sock.session
+        conn.close()
+        # A second connection resuming the first one's TLS session.
+        raw = socket.create_connection(("127.0.0.1", self.emu.port), timeout=10)
+        tls = ctx.wrap_socket(raw, server_hostname="localhost", session=session)
+        try:
+            self.assertTrue(tls.session_reused)
+            tls.sendall(b"GET /0ne00000A0A/registrations/dev-1/operations/x"
+                        b"?api-version=2021-06-01 HTTP/1.1\r\nHost: localhost\r\n"
+                        b"Connection: close\r\n\r\n")
+            while tls.recv(4096):
+                pass
+        finally:
+            tls.close()
+        status, stats = self.emu.control("GET", "stats")
+        self.assertEqual(status, 200)
+        self.assertEqual(stats["tcp_connections"], 2)      # control calls not counted
+        self.assertEqual(stats["tls_handshakes_full"], 1)
+        self.assertEqual(stats["tls_handshakes_resumed"], 1)
+        self.assertGreaterEqual(stats["peak_open_connections"], 1)
+        resumed = [r["tls_resumed"] for r in self.emu.log()]
+        self.assertEqual(resumed, [False, False, True])
+        self.emu.clear_log()
+        self.assertEqual(self.emu.control("GET", "stats")[1]["tcp_connections"], 0)
+
     def test_health(self):
         status, body = self.emu.control("GET", "health")
         self.assertEqual(status, 200)

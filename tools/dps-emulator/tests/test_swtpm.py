@@ -1,11 +1,12 @@
 """Independent check of the activation blob against a real TPM
 implementation (libtpms via swtpm + tpm2-tools), by the procedure of
-PROTOCOL.md §6.8. Skipped when swtpm / tpm2-tools are not installed."""
+docs/protocol.md §6.7. Skipped when swtpm / tpm2-tools are not installed."""
 
 import base64
 import hashlib
 import hmac
 import os
+import shlex
 import shutil
 import socket
 import struct
@@ -52,7 +53,9 @@ class SwtpmBlobTest(unittest.TestCase):
             ["swtpm", "socket", "--tpm2", "--tpmstate", f"dir={self.dir}",
              "--server", f"type=tcp,port={port},bindaddr=127.0.0.1",
              "--ctrl", f"type=tcp,port={ctrl},bindaddr=127.0.0.1",
-             "--flags", "not-need-init,startup-clear"],
+             "--flags", "not-need-init,startup-clear"]
+            # e.g. "--seccomp action=none" under qemu-user (scripts/run-cross)
+            + shlex.split(os.environ.get("SWTPM_EXTRA_ARGS", "")),
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.env = dict(os.environ, TPM2TOOLS_TCTI=f"swtpm:host=127.0.0.1,port={port}")
         deadline = time.monotonic() + 10

@@ -1,6 +1,6 @@
 """TPM attestation: the 401 challenge, activation of the blob with a
 software TPM (tests/tpm_soft.py), SAS signed with the recovered key, and the
-final hub-key blob. Also unit checks of dps_tpm against PROTOCOL.md."""
+final hub-key blob. Also unit checks of dps_tpm against docs/protocol.md."""
 
 import base64
 import os
@@ -52,7 +52,7 @@ class TpmBlobUnitTest(unittest.TestCase):
         key = os.urandom(32)
         blob = dps_tpm.build_activation_blob(tpm.ek_pub, tpm.srk_pub, key, b"uri-text")
         sizes = [len(p) for p in dps_tpm.split_activation_blob(blob)]
-        self.assertEqual(sizes, [52, 256, 142, 256, 80, 8])   # PROTOCOL §6.4
+        self.assertEqual(sizes, [52, 256, 142, 256, 80, 8])   # docs/protocol.md §6.4
         self.assertEqual(tpm.activate(blob), key)
         self.assertEqual(tpm.last_uri, b"uri-text")
 

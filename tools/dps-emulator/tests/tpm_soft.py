@@ -1,6 +1,6 @@
 """A software stand-in for the device's TPM, for tests only: it owns RSA
 EK/SRK private keys and performs what TPM2_ActivateCredential + TPM2_Import
-do to an activation blob (PROTOCOL.md §6.5), checking every integrity value,
+do to an activation blob (docs/protocol.md §6.5), checking every integrity value,
 so a test can recover the HMAC key the emulator wrapped.
 """
 

@@ -109,15 +109,19 @@ static void format_asn1_time(const ASN1_TIME *t, char *out, size_t outlen)
         snprintf(out, outlen, "?");
 }
 
-static void format_unix_time(int64_t s, char *out, size_t outlen)
+/* The clock as an ASN.1 time, built in 64 bits: time_t is 32 bits on
+ * 32-bit ARM and MIPS, where a cast would turn 2040 into 1903. */
+static ASN1_TIME *asn1_from_unix(int64_t s)
 {
-    time_t t = (time_t)s;
-    struct tm tm;
+    int64_t days = s / 86400, secs = s % 86400;
+    ASN1_TIME *t;
 
-    /* OPENSSL_gmtime is the thread-safe gmtime on every platform. */
-    if (!OPENSSL_gmtime(&t, &tm) ||
-        strftime(out, outlen, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-        snprintf(out, outlen, "?");
+    if (days > INT_MAX || days < INT_MIN)
+        return NULL;
+    t = ASN1_TIME_adj(NULL, 0, (int)days, (long)secs);
+    if (!t)
+        ERR_clear_error(); /* a year past 9999: reported by the caller */
+    return t;
 }
 
 /* Both bounds are inclusive (RFC 5280 §4.1.2.5). A not-yet-valid
@@ -127,27 +131,32 @@ static int check_dates(X509 *x, int64_t now_s, char *err, size_t errlen)
 {
     const ASN1_TIME *nb = X509_get0_notBefore(x);
     const ASN1_TIME *na = X509_get0_notAfter(x);
+    ASN1_TIME *now_asn1 = asn1_from_unix(now_s);
     char when[32], now[32];
-    int before = ASN1_TIME_cmp_time_t(nb, (time_t)now_s);
-    int after = ASN1_TIME_cmp_time_t(na, (time_t)now_s);
+    int before, after, rc = -1;
 
-    if (before == -2 || after == -2) {
-        dps_set_error(err, errlen, "certificate has an unreadable validity date");
+    if (!now_asn1) {
+        dps_set_error(err, errlen, "the clock reads an impossible date");
         return -1;
     }
-    if (before > 0) {
+    before = ASN1_TIME_compare(nb, now_asn1);
+    after = ASN1_TIME_compare(na, now_asn1);
+    if (before == -2 || after == -2) {
+        dps_set_error(err, errlen,
+                      "certificate has an unreadable validity date");
+    } else if (before > 0) {
         format_asn1_time(nb, when, sizeof when);
-        format_unix_time(now_s, now, sizeof now);
+        format_asn1_time(now_asn1, now, sizeof now);
         dps_set_error(err, errlen, "certificate not valid before %s (the clock "
                 "says %s)", when, now);
-        return -1;
-    }
-    if (after < 0) {
+    } else if (after < 0) {
         format_asn1_time(na, when, sizeof when);
         dps_set_error(err, errlen, "certificate expired on %s", when);
-        return -1;
+    } else {
+        rc = 0;
     }
-    return 0;
+    ASN1_TIME_free(now_asn1);
+    return rc;
 }
 
 /* The first CN of the subject as malloc'd UTF-8. DPS takes it as the

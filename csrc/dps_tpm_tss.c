@@ -1,5 +1,5 @@
 /*
- * TPM 2.0 attestation on tpm2-tss (ESAPI + tctildr), PROTOCOL.md §6.
+ * TPM 2.0 attestation on tpm2-tss (ESAPI + tctildr), docs/protocol.md §6.
  *
  * Everything cryptographic happens inside the TPM; this file only drives
  * the command sequence of §6.5 and marshals with Tss2_MU. The objects:
@@ -27,7 +27,7 @@
 #define DEFAULT_TCTI "device:/dev/tpmrm0"
 
 /* §6.1 attribute sets, spelled with the TSS names so a reader can check
- * them against the spec; the asserts pin the hex values PROTOCOL.md gives. */
+ * them against the spec; the asserts pin the hex values docs/protocol.md gives. */
 #define EK_ATTRS                                                           \
     (TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT |                      \
      TPMA_OBJECT_SENSITIVEDATAORIGIN | TPMA_OBJECT_ADMINWITHPOLICY |       \
@@ -36,8 +36,10 @@
     (TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT |                      \
      TPMA_OBJECT_SENSITIVEDATAORIGIN | TPMA_OBJECT_USERWITHAUTH |          \
      TPMA_OBJECT_NODA | TPMA_OBJECT_RESTRICTED | TPMA_OBJECT_DECRYPT)
-_Static_assert(EK_ATTRS == 0x000300B2u, "EK attributes of PROTOCOL §6.1");
-_Static_assert(SRK_ATTRS == 0x00030472u, "SRK attributes of PROTOCOL §6.1");
+_Static_assert(EK_ATTRS == 0x000300B2u,
+               "EK attributes of docs/protocol.md §6.1");
+_Static_assert(SRK_ATTRS == 0x00030472u,
+               "SRK attributes of docs/protocol.md §6.1");
 
 /* EK authPolicy = PolicySecret(TPM_RH_ENDORSEMENT): using the EK needs a
  * policy session that proves knowledge of the endorsement auth. */
