@@ -38,4 +38,11 @@ int dps_csr_check_issued(const char *path, const uint8_t *der, size_t len,
 int dps_write_private_file(const char *path, const void *data, size_t len,
                            const char *what, char *err, size_t errlen);
 
+/* The whole regular file at path, NUL-terminated (*len without the NUL),
+ * malloc'd; NULL with errno set otherwise (EINVAL: not a regular file or
+ * larger than max; ENOMEM; a read error). What was read is wiped before a
+ * failure returns: the file may hold a key. Shared by both backends and
+ * the cache. */
+char *dps_read_small_file(const char *path, size_t max, size_t *len);
+
 #endif

@@ -46,42 +46,14 @@ static int kernel_rng(void *ctx, unsigned char *out, size_t len)
 static unsigned char *read_key_file(const char *path, size_t *len, char *err,
                                     size_t errlen)
 {
-    struct stat st;
-    unsigned char *buf;
-    size_t got = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    char *buf = dps_read_small_file(path, MAX_KEY_FILE, len);
 
-    if (fd < 0) {
+    if (!buf && errno == EINVAL)
+        dps_set_error(err, errlen, "the key file %s is not a key file", path);
+    else if (!buf)
         dps_set_error(err, errlen, "cannot read the key file %s: %s", path,
                       strerror(errno));
-        return NULL;
-    }
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
-        st.st_size > MAX_KEY_FILE) {
-        close(fd);
-        dps_set_error(err, errlen, "the key file %s is not a key file", path);
-        return NULL;
-    }
-    buf = malloc((size_t)st.st_size + 1);
-    while (buf && got < (size_t)st.st_size) {
-        ssize_t r = read(fd, buf + got, (size_t)st.st_size - got);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            break;
-        got += (size_t)r;
-    }
-    close(fd);
-    if (!buf || got != (size_t)st.st_size) {
-        if (buf)
-            dps_wipe(buf, got);
-        free(buf);
-        dps_set_error(err, errlen, "cannot read the key file %s", path);
-        return NULL;
-    }
-    buf[got] = '\0';
-    *len = got;
-    return buf;
+    return (unsigned char *)buf;
 }
 
 static int parse_key(mbedtls_pk_context *pk, const unsigned char *buf,

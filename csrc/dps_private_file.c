@@ -1,18 +1,21 @@
 /*
  * Atomic, owner-only file writes (see dps_csr.h): the operational key and
- * the assignment cache must never be seen half-written or by others.
+ * the assignment cache must never be seen half-written or by others. And
+ * the one reader of such small files.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "dps_csr.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "dps_crypto.h"
 #include "dps_error.h"
 
 /* Directory part of path ("." when there is none); malloc'd. */
@@ -112,4 +115,49 @@ fail:
     free(tmp);
     free(dir);
     return -1;
+}
+
+char *dps_read_small_file(const char *path, size_t max, size_t *len)
+{
+    struct stat st;
+    char *buf = NULL;
+    size_t got = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC), saved;
+
+    if (fd < 0)
+        return NULL;
+    if (fstat(fd, &st) != 0) {
+        saved = errno;
+        close(fd);
+        errno = saved;
+        return NULL;
+    }
+    if (!S_ISREG(st.st_mode) || (uintmax_t)st.st_size > max) {
+        close(fd);
+        errno = EINVAL;
+        return NULL;
+    }
+    buf = malloc((size_t)st.st_size + 1);
+    saved = buf ? 0 : ENOMEM;
+    while (buf && got < (size_t)st.st_size) {
+        ssize_t r = read(fd, buf + got, (size_t)st.st_size - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            saved = r < 0 ? errno : EIO; /* EIO: the file shrank */
+            break;
+        }
+        got += (size_t)r;
+    }
+    close(fd);
+    if (!buf || got != (size_t)st.st_size) {
+        if (buf)
+            dps_wipe(buf, got);
+        free(buf);
+        errno = saved;
+        return NULL;
+    }
+    buf[got] = '\0';
+    *len = got;
+    return buf;
 }

@@ -837,19 +837,9 @@ static int l_pollfds(lua_State *L)
 {
     lclient *c = check_open(L);
     PROV_DEVICE_POLLFD buf[8], *fds;
-    size_t i, n = get_pollfds(L, c, buf, 8, &fds);
+    size_t n = get_pollfds(L, c, buf, 8, &fds);
 
-    lua_createtable(L, (int)n, 0);
-    for (i = 0; i < n; i++) {
-        lua_createtable(L, 0, 3);
-        lua_pushinteger(L, fds[i].fd);
-        lua_setfield(L, -2, "fd");
-        lua_pushboolean(L, (fds[i].events & POLLIN) != 0);
-        lua_setfield(L, -2, "read");
-        lua_pushboolean(L, (fds[i].events & POLLOUT) != 0);
-        lua_setfield(L, -2, "write");
-        lua_rawseti(L, -2, (int)i + 1);
-    }
+    dps_lua_push_pollfds(L, fds, n);
     return 1;
 }
 

@@ -281,7 +281,7 @@ static int l_pollfds(lua_State *L)
 {
     lgroup *lg = check_open_group(L);
     PROV_DEVICE_POLLFD buf[64], *fds = buf;
-    size_t i, n = 0;
+    size_t n = 0;
 
     Prov_Device_LL_Group_Get_Pollfds(lg->g, buf, 64, &n);
     if (n > 64) {
@@ -291,17 +291,7 @@ static int l_pollfds(lua_State *L)
         if (n > max)
             n = max;
     }
-    lua_createtable(L, (int)n, 0);
-    for (i = 0; i < n; i++) {
-        lua_createtable(L, 0, 3);
-        lua_pushinteger(L, fds[i].fd);
-        lua_setfield(L, -2, "fd");
-        lua_pushboolean(L, (fds[i].events & POLLIN) != 0);
-        lua_setfield(L, -2, "read");
-        lua_pushboolean(L, (fds[i].events & POLLOUT) != 0);
-        lua_setfield(L, -2, "write");
-        lua_rawseti(L, -2, (int)i + 1);
-    }
+    dps_lua_push_pollfds(L, fds, n);
     return 1;
 }
 

@@ -71,32 +71,14 @@ static char *fingerprint(PROV_DEVICE_LL_HANDLE h)
 
 static char *read_cache(const char *path)
 {
-    struct stat st;
-    char *buf = NULL;
-    size_t got = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    size_t len = 0;
+    char *text = dps_read_small_file(path, MAX_CACHE_FILE, &len);
 
-    if (fd < 0)
-        return NULL;
-    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 &&
-        st.st_size <= MAX_CACHE_FILE)
-        buf = malloc((size_t)st.st_size + 1);
-    while (buf && got < (size_t)st.st_size) {
-        ssize_t r = read(fd, buf + got, (size_t)st.st_size - got);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            break;
-        got += (size_t)r;
-    }
-    close(fd);
-    if (buf && got != (size_t)st.st_size) {
-        free(buf);
+    if (text && len == 0) {
+        free(text);
         return NULL;
     }
-    if (buf)
-        buf[got] = '\0';
-    return buf;
+    return text;
 }
 
 static bool field_is(json_object *obj, const char *key, const char *want)
