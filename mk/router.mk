@@ -45,6 +45,10 @@ build/router/unit/%: tests/c/%.c $(ROUTER_SRC) $(HEADERS) tests/c/testing.h $(RO
 	$(CC) $(ROUTER_CFLAGS) $(SAN) -Icsrc -Itests/c -o $@ $< $(ROUTER_SRC) $(ROUTER_LIBS) \
 	  $(if $(filter test_csr,$*),-lcrypto)
 
+# test_wipe records every dps_wipe call through the linker (as in the
+# Makefile's own unit builds).
+build/router/unit/test_wipe: ROUTER_CFLAGS += -Wl,--wrap=dps_wipe
+
 # Fails unless each module loads the stack's libcurl and no OpenSSL or GnuTLS.
 router: $(ROUTER_MODULES)
 	@for m in $(ROUTER_MODULES); do \
@@ -72,6 +76,8 @@ MUSL_UNIT   := $(addprefix build/musl/unit/,$(filter-out test_csr,$(ROUTER_TESTS
 build/musl/unit/%: tests/c/%.c $(ROUTER_SRC) $(HEADERS) tests/c/testing.h $(MUSL_STACK)/.complete
 	@mkdir -p $(dir $@)
 	$(MUSL_CC) $(MUSL_CFLAGS) -Icsrc -Itests/c -o $@ $< $(ROUTER_SRC) $(MUSL_LIBS)
+
+build/musl/unit/test_wipe: MUSL_CFLAGS += -Wl,--wrap=dps_wipe
 
 build/musl/provision_c: examples/provision.c $(ROUTER_SRC) $(HEADERS) $(MUSL_STACK)/.complete
 	@mkdir -p $(dir $@)
