@@ -87,13 +87,13 @@ CORE_SRC := csrc/prov_device_ll_client.c csrc/prov_options.c csrc/prov_endpoint.
 HEADERS  := $(wildcard csrc/*.h)
 # The Lua binding: dps.core, its JSON conversion and dps.group.
 BINDING_SRC := csrc/lua_dps.c csrc/lua_json.c csrc/lua_dps_group.c
-# The Lua modules: only luaopen_dps_core exported, no unwind tables (C
-# without exceptions; Lua errors are longjmps), no page of padding
-# between code and data. About a quarter smaller stripped. The sanitizer
-# build keeps its unwind tables and symbols for its reports.
+# The Lua modules: only luaopen_dps_core exported, no page of padding
+# between code and data. Unwind tables stay: LuaJIT (x86_64, arm64)
+# raises Lua errors by unwinding through C frames, and without them a
+# lua_error inside the module is a PANIC. The sanitizer build keeps its
+# symbols for its reports.
 SO_MAP   := csrc/dps_core.map
-SO_FLAGS := -fno-asynchronous-unwind-tables -fno-unwind-tables \
-            -fno-semantic-interposition -Wl,--version-script=$(SO_MAP) \
+SO_FLAGS := -fno-semantic-interposition -Wl,--version-script=$(SO_MAP) \
             -Wl,-z,noseparate-code -Wl,-O1
 
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
