@@ -88,10 +88,25 @@ describe("dps.new refuses what can never work", function()
   end
 end)
 
+-- libcurl over mbedTLS (the router stack, OpenWrt) reports a received TLS
+-- alert without naming it, so there the failure stays a retried handshake
+-- failure (README, "Failures: retried or final"); these specs need a
+-- backend that names the alert. DPS_TEST_CURL_SSL names the router
+-- stack's backend (scripts/run-specs).
+local function alert_named_by_backend()
+  local ssl = os.getenv("DPS_TEST_CURL_SSL") or ""
+  if ssl:lower():find("mbedtls", 1, true) then
+    pending("libcurl over mbedTLS does not name a received TLS alert")
+    return false
+  end
+  return true
+end
+
 describe("a TLS alert about the client certificate", function()
   for _, alert in ipairs{ "unknown_ca", "bad_certificate", "certificate_required",
                           "access_denied" } do
     it("is final at once: " .. alert, function()
+      if not alert_named_by_backend() then return end
       local srv = start_refusal_server("--alert " .. alert)
       local ok, err = pcall(function()
         local client = assert(dps.new{ id_scope = H.scope, x509 = x509_device("device-01"),
@@ -115,6 +130,7 @@ describe("a TLS alert about the client certificate", function()
   end
 
   it("is final from a real TLS 1.3 server that does not know the device's CA", function()
+    if not alert_named_by_backend() then return end
     local srv = start_refusal_server(("--require-cert %s --cert %s --key %s"):format(
       shell_quote(H.ca), shell_quote(H.pki .. "/server.pem"),
       shell_quote(H.pki .. "/server.key")))
@@ -238,6 +254,7 @@ describe("in a dps.group, failures are classified the same", function()
   end
 
   it("a TLS alert about the device certificate is final", function()
+    if not alert_named_by_backend() then return end
     local srv = start_refusal_server("--alert unknown_ca")
     local ok, err = pcall(in_group, function(g)
       local client = assert(dps.new{ id_scope = H.scope, x509 = x509_device("device-01"),
